@@ -1,0 +1,187 @@
+"""Command line: parse -> validate -> call the Python API. Errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from contrafit.errors import ContrafitError
+
+FINISHED_MARK = "metrics.json"
+
+
+def _add_columns(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
+    p.add_argument("--text-pair-column", default="text_pair", help="second text of pair tasks")
+    p.add_argument("--label-column", default="label", help="column holding the label")
+
+
+def _columns(args) -> dict[str, str]:
+    return {"text": args.text_column, "text_pair": args.text_pair_column, "label": args.label_column}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="contrafit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a classifier with a recipe")
+    t.add_argument("--train", required=True, help="labeled training file (.jsonl/.csv/.tsv)")
+    t.add_argument("--dev", help="labeled dev file: picks the best epoch (never the test set)")
+    t.add_argument("--eval", help="labeled test file, read once after training")
+    t.add_argument("--unlabeled", help="extra unlabeled text for post-training phases")
+    t.add_argument("--model", help="HF model name or folder (default: offline all-MiniLM-L6-v2)")
+    t.add_argument("--recipe", default="default", help="shipped recipe name or a .yaml path")
+    t.add_argument("--output", required=True, help="run folder (model/, metrics.json, log.jsonl)")
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set phases.0.lr=3e-5 (repeatable)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_columns(t)
+
+    p = sub.add_parser("predict", help="predict labels for a file")
+    p.add_argument("--model", required=True, help="a saved model folder (RUN/model)")
+    p.add_argument("--input", required=True, help=".jsonl/.csv/.tsv with a text column")
+    p.add_argument("--output", required=True, help="JSONL: one {label, scores} per input line")
+    p.add_argument("--device", default=None)
+    _add_columns(p)
+
+    e = sub.add_parser("evaluate", help="metrics of a saved model on a labeled file")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--output", help="metrics JSON (default: print only)")
+    e.add_argument("--device", default=None)
+    _add_columns(e)
+
+    sub.add_parser("recipes", help="list the shipped recipes")
+    return parser
+
+
+def _prepare_run_dir(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            state = "a finished run" if (out / FINISHED_MARK).exists() else "an unfinished run or other files"
+            raise ContrafitError(f"{out}: already holds {state}; choose another --output or pass --overwrite")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_train(args) -> None:
+    from contrafit.classifier import ContrafitClassifier, build_run_config
+    from contrafit.data.loading import load_dataset
+    from contrafit.evaluation.metrics import format_report
+    from contrafit.io import append_jsonl, atomic_write_json
+
+    cols = _columns(args)
+    # read and validate every input before any work, so a bad file costs nothing
+    train = load_dataset(args.train, cols)
+    dev = load_dataset(args.dev, cols) if args.dev else None
+    test = load_dataset(args.eval, cols) if args.eval else None
+    unlabeled = load_dataset(args.unlabeled, cols, require_labels=False) if args.unlabeled else None
+    config = build_run_config(
+        args.recipe, args.model, args.seed, args.device, args.precision, args.overrides
+    )
+    out = Path(args.output)
+    _prepare_run_dir(out, args.overwrite)
+    atomic_write_json(out / "config.json", config.to_dict())
+    log_path = out / "log.jsonl"
+
+    wall = time.perf_counter()
+    clf = ContrafitClassifier(config=config, progress=not args.quiet)
+    clf.fit(train, dev=dev, unlabeled=unlabeled, log=lambda r: append_jsonl(log_path, r))
+    metrics = {
+        "recipe": config.recipe.name,
+        "seed": config.seed,
+        "n_train": len(train),
+        "train_seconds": clf.train_seconds_,
+        "phases": [
+            {k: p[k] for k in ("name", "steps", "seconds", "best_epoch", "best_dev")}
+            for p in clf.history_
+        ],
+    }
+    if test is not None:
+        clf._fitted().encode(test.labels, test.source)  # unseen labels fail before predicting
+        start = time.perf_counter()
+        metrics["eval"] = clf.evaluate(test)
+        metrics["predict_seconds"] = time.perf_counter() - start
+    clf.save(out / "model", overwrite=True)
+    metrics["wall_seconds"] = time.perf_counter() - wall
+    atomic_write_json(out / FINISHED_MARK, metrics)  # written last: marks the run finished
+
+    print(f"recipe {config.recipe.name}, seed {config.seed}: trained on {len(train)} examples "
+          f"in {clf.train_seconds_:.1f} s")
+    if test is not None:
+        print(f"eval on {args.eval} (predicted in {metrics['predict_seconds']:.1f} s):")
+        print(format_report(metrics["eval"]))
+    print(f"model saved to {out / 'model'}; metrics in {out / FINISHED_MARK}")
+
+
+def cmd_predict(args) -> None:
+    from contrafit.classifier import ContrafitClassifier
+    from contrafit.data.loading import load_dataset
+    from contrafit.io import atomic_write_text
+
+    data = load_dataset(args.input, _columns(args), require_labels=False)
+    clf = ContrafitClassifier.load(args.model, device=args.device)
+    proba = clf.predict_proba(data)
+    labels = clf.classes_
+    lines = []
+    for row in proba:
+        best = int(row.argmax())
+        scores = {lbl: float(p) for lbl, p in zip(labels, row)}
+        lines.append(json.dumps({"label": labels[best], "scores": scores}, ensure_ascii=False))
+    atomic_write_text(args.output, "\n".join(lines) + "\n")
+    print(f"wrote {len(lines)} predictions to {args.output}")
+
+
+def cmd_evaluate(args) -> None:
+    from contrafit.classifier import ContrafitClassifier
+    from contrafit.data.loading import load_dataset
+    from contrafit.evaluation.metrics import format_report
+    from contrafit.io import atomic_write_json
+
+    data = load_dataset(args.data, _columns(args))
+    clf = ContrafitClassifier.load(args.model, device=args.device)
+    metrics = clf.evaluate(data)
+    print(format_report(metrics))
+    if args.output:
+        atomic_write_json(args.output, metrics)
+
+
+def cmd_recipes(args) -> None:
+    from contrafit.training.recipes import DEFAULT_RECIPE, list_recipes
+
+    for name, description in list_recipes().items():
+        mark = " (default)" if name == DEFAULT_RECIPE else ""
+        print(f"{name:<20} {description}{mark}")
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "recipes": cmd_recipes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # the weight-loading bar is noise on every run
+        COMMANDS[args.command](args)
+    except ContrafitError as e:
+        print(f"contrafit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"contrafit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""Typed, strict configuration. Unknown keys are errors; the resolved config is saved with each run.
+
+A run is: a model spec, a recipe (a list of phases), and run settings (seed, device, precision).
+Each phase names its objectives; objective-specific keys are passed to the objective's constructor,
+which rejects unknown ones (see ``contrafit.objectives.build_objective``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import yaml
+
+from contrafit.errors import ConfigError
+
+DEFAULT_MODEL = "default"
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"help": "HF model name or folder; 'default' = offline all-MiniLM-L6-v2"},
+    )
+    pooling: Literal["mean", "cls"] = field(default="mean", metadata={"help": "token pooling"})
+    head: Literal["linear", "mlp"] = field(default="linear", metadata={"help": "classifier head"})
+    head_hidden: int = field(default=256, metadata={"help": "hidden size of the mlp head"})
+    head_dropout: float = field(default=0.1, metadata={"help": "dropout before the head"})
+    max_length: int = field(default=128, metadata={"help": "tokens per input (truncated beyond)"})
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "head_hidden", "max_length")
+        if not 0.0 <= self.head_dropout < 1.0:
+            raise ConfigError(f"model.head_dropout must be in [0, 1), got {self.head_dropout}")
+
+
+@dataclass
+class ObjectiveConfig:
+    name: str = field(metadata={"help": "registered objective name (see `contrafit objectives`)"})
+    weight: float = field(default=1.0, metadata={"help": "weight in the phase's weighted sum"})
+    params: dict[str, Any] = field(default_factory=dict, metadata={"help": "objective arguments"})
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str) -> ObjectiveConfig:
+        # YAML writes objectives flat: {name: cross_entropy, weight: 1, label_smoothing: 0.1}
+        if isinstance(raw, str):
+            return cls(name=raw)
+        if not isinstance(raw, dict) or "name" not in raw:
+            raise ConfigError(f"{where}: an objective must be a name or a mapping with 'name', got {raw!r}")
+        raw = dict(raw)
+        params = dict(raw.pop("params", {}) or {})
+        name, weight = raw.pop("name"), raw.pop("weight", 1.0)
+        params.update(raw)
+        return cls(name=str(name), weight=float(weight), params=params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "weight": self.weight, **self.params}
+
+
+@dataclass
+class PhaseConfig:
+    name: str = field(metadata={"help": "phase name (unique in the recipe)"})
+    objectives: list[ObjectiveConfig] = field(default_factory=list)
+    data: Literal["labeled", "unlabeled"] = field(
+        default="labeled", metadata={"help": "labeled examples, or unlabeled task text"}
+    )
+    epochs: int = field(default=1, metadata={"help": "passes over the phase's data"})
+    max_steps: int | None = field(default=None, metadata={"help": "stop after this many steps"})
+    batch_size: int = 16
+    lr: float = field(default=2e-5, metadata={"help": "learning rate of the encoder"})
+    head_lr: float | None = field(default=None, metadata={"help": "head lr (default: lr)"})
+    weight_decay: float = 0.01
+    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps for linear warm-up"})
+    max_grad_norm: float | None = field(default=1.0, metadata={"help": "gradient clipping"})
+    freeze: list[Literal["encoder", "embeddings", "head"]] = field(default_factory=list)
+    select_best: bool = field(
+        default=True, metadata={"help": "evaluate on dev each epoch and keep the best weights"}
+    )
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "stop after this many epochs without dev improvement"}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.objectives:
+            raise ConfigError(f"phase '{self.name}': needs at least one objective")
+        _check_positive(self, "epochs", "batch_size")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ConfigError(f"phase '{self.name}': max_steps must be > 0, got {self.max_steps}")
+        if self.lr <= 0:
+            raise ConfigError(f"phase '{self.name}': lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"phase '{self.name}': warmup_ratio must be in [0, 1)")
+
+
+@dataclass
+class RecipeConfig:
+    name: str
+    description: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    phases: list[PhaseConfig] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            raise ConfigError(f"recipe '{self.name}': needs at least one phase")
+        names = [p.name for p in self.phases]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"recipe '{self.name}': phase names must be unique, got {names}")
+
+
+@dataclass
+class RunConfig:
+    recipe: RecipeConfig
+    seed: int = field(default=42, metadata={"help": "seeds sampling, initialisation and batching"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, mps"})
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
+        default="auto", metadata={"help": "autocast dtype; auto = bf16 where the hardware has it"}
+    )
+    eval_metric: Literal["accuracy", "macro_f1", "mcc"] = field(
+        default="accuracy", metadata={"help": "dev metric that picks the best checkpoint"}
+    )
+    eval_batch_size: int = 64
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)
+
+
+# --- generic strict (de)serialisation ------------------------------------------------------------
+
+
+def to_plain(obj: Any) -> Any:
+    if isinstance(obj, ObjectiveConfig):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list):
+        return [to_plain(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def from_plain(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from plain data; unknown keys and wrong types are ConfigErrors."""
+    if cls is ObjectiveConfig:
+        return ObjectiveConfig.from_dict(raw, where)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__} {raw!r}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {unknown}; allowed keys are {sorted(known)}"
+        )
+    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in raw.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # a required key is missing
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin, args = get_origin(tp), get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_plain(tp, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return value
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: expected one of {list(args)}, got {value!r}")
+        return value
+    if args and type(None) in args:  # Optional[X]
+        if value is None:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if tp in (int, float, str, bool) and not (
+        isinstance(value, tp) and not (tp is int and isinstance(value, bool))
+    ):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def _check_positive(obj: Any, *names: str) -> None:
+    for n in names:
+        if getattr(obj, n) <= 0:
+            raise ConfigError(f"{type(obj).__name__}.{n} must be > 0, got {getattr(obj, n)}")
+
+
+# --- overrides: --set key=value ------------------------------------------------------------------
+
+
+def apply_overrides(plain: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides to a plain run config.
+
+    Keys are dotted paths: ``seed=13``, ``recipe.model.pooling=cls``, ``recipe.phases.0.lr=3e-5``
+    or by phase name ``recipe.phases.finetune.epochs=5``. The shorthand ``phases.*.lr=1e-5`` sets a
+    key in every phase; ``model.X`` and ``phases.X`` are short for ``recipe.model.X`` and
+    ``recipe.phases.X``. Values are parsed as YAML (numbers, booleans, lists).
+    """
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set phases.0.lr=3e-5")
+        key, raw_value = item.split("=", 1)
+        value = yaml.safe_load(raw_value) if raw_value else ""
+        parts = key.strip().split(".")
+        if parts[0] in ("model", "phases"):
+            parts = ["recipe", *parts]
+        _set_path(plain, parts, value, item)
+    return plain
+
+
+def _set_path(node: Any, parts: list[str], value: Any, item: str) -> None:
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        if head == "*":
+            targets = node
+        elif head.isdigit() and int(head) < len(node):
+            targets = [node[int(head)]]
+        else:
+            targets = [n for n in node if isinstance(n, dict) and n.get("name") == head]
+        if not targets:
+            names = [n.get("name") for n in node if isinstance(n, dict)]
+            raise ConfigError(f"--set {item!r}: no element {head!r}; choose an index or one of {names}")
+        for t in targets:
+            if rest:
+                _set_path(t, rest, value, item)
+        return
+    if not isinstance(node, dict):
+        raise ConfigError(f"--set {item!r}: {head!r} is not inside a mapping")
+    if not rest:
+        node[head] = value
+        return
+    if head not in node:
+        raise ConfigError(f"--set {item!r}: unknown key {head!r}; known keys are {sorted(node)}")
+    _set_path(node[head], rest, value, item)
+
+
+def load_yaml(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)  # safe loader: no arbitrary Python objects
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None

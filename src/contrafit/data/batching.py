@@ -1,0 +1,125 @@
+"""Tokenise once, then cut seeded batches and pad each one only to its own longest row."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from contrafit.data.loading import TextDataset
+
+
+@dataclass
+class Encoded:
+    """Token ids per example (unpadded) and optional label ids, kept for the whole run."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    labels: list[int] | None
+    pad_id: int
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def lengths(self) -> list[int]:
+        return [len(x) for x in self.input_ids]
+
+
+def encode(
+    data: TextDataset, tokenizer, max_length: int, label_ids: list[int] | None = None
+) -> Encoded:
+    enc = tokenizer(
+        data.texts,
+        data.text_pairs,
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+    )
+    return Encoded(
+        input_ids=enc["input_ids"],
+        token_type_ids=enc.get("token_type_ids"),
+        labels=label_ids,
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+    )
+
+
+def collate(encoded: Encoded, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+    """Pad the rows at ``indices`` to the longest of them (dynamic padding)."""
+    width = max(len(encoded.input_ids[i]) for i in indices)
+    n = len(indices)
+    input_ids = torch.full((n, width), encoded.pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((n, width), dtype=torch.long)
+    token_types = torch.zeros((n, width), dtype=torch.long) if encoded.token_type_ids else None
+    for row, i in enumerate(indices):
+        ids = encoded.input_ids[i]
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attention_mask[row, : len(ids)] = 1
+        if token_types is not None:
+            token_types[row, : len(ids)] = torch.tensor(encoded.token_type_ids[i])
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if token_types is not None:
+        batch["token_type_ids"] = token_types
+    if encoded.labels is not None:
+        batch["labels"] = torch.tensor([encoded.labels[i] for i in indices], dtype=torch.long)
+    batch["index"] = torch.tensor(list(indices), dtype=torch.long)
+    return batch
+
+
+# --- batch orders: each returns a list of index lists, fully determined by the seed ---------------
+
+
+def random_batches(n: int, batch_size: int, seed: int, drop_last: bool = False) -> list[list[int]]:
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    if drop_last and len(batches) > 1 and len(batches[-1]) < batch_size:
+        batches.pop()
+    return batches
+
+
+def m_per_class_batches(
+    labels: Sequence[int], batch_size: int, m: int, seed: int
+) -> list[list[int]]:
+    """Batches holding ``m`` examples of each of ``batch_size // m`` classes, so every anchor of a
+    contrastive loss has positives. Rare classes are repeated (with a fresh shuffle) to fill their
+    slots; one epoch yields about ``len(labels) // batch_size`` batches."""
+    rng = random.Random(seed)
+    by_class: dict[int, list[int]] = defaultdict(list)
+    for i, y in enumerate(labels):
+        by_class[y].append(i)
+    classes = sorted(by_class)
+    m = max(1, min(m, batch_size))
+    classes_per_batch = max(1, min(len(classes), batch_size // m))
+    pools = {c: [] for c in classes}
+
+    def draw(c: int, k: int) -> list[int]:
+        out = []
+        while len(out) < k:
+            if not pools[c]:
+                pools[c] = rng.sample(by_class[c], len(by_class[c]))
+            out.append(pools[c].pop())
+        return out
+
+    n_batches = max(1, len(labels) // batch_size)
+    batches = []
+    for _ in range(n_batches):
+        picked = rng.sample(classes, classes_per_batch)
+        batch = [i for c in picked for i in draw(c, m)]
+        rng.shuffle(batch)
+        batches.append(batch)
+    return batches
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Inference order: similar lengths together so padding is minimal."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def iterate(encoded: Encoded, batches: list[list[int]]) -> Iterator[dict[str, torch.Tensor]]:
+    for idx in batches:
+        yield collate(encoded, idx)

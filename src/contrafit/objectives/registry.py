@@ -1,0 +1,35 @@
+"""Objective names -> classes, and building a phase's (weighted) objective from its config."""
+
+from __future__ import annotations
+
+import inspect
+
+from contrafit.config import ObjectiveConfig
+from contrafit.errors import ConfigError
+from contrafit.objectives.base import Objective, TaskInfo, WeightedSum
+from contrafit.objectives.cross_entropy import CrossEntropy
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    "cross_entropy": CrossEntropy,
+}
+
+
+def register(name: str, cls: type[Objective]) -> None:
+    OBJECTIVES[name] = cls
+
+
+def build_objective(configs: list[ObjectiveConfig], task: TaskInfo) -> Objective:
+    terms: dict[str, tuple[float, Objective]] = {}
+    for cfg in configs:
+        cls = OBJECTIVES.get(cfg.name)
+        if cls is None:
+            raise ConfigError(f"unknown objective {cfg.name!r}; choose one of {sorted(OBJECTIVES)}")
+        allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "task")]
+        unknown = sorted(set(cfg.params) - set(allowed))
+        if unknown:
+            raise ConfigError(
+                f"objective {cfg.name!r}: unknown argument(s) {unknown}; allowed: {allowed}"
+            )
+        name = cfg.name if cfg.name not in terms else f"{cfg.name}_{len(terms)}"
+        terms[name] = (cfg.weight, cls(task, **cfg.params))
+    return WeightedSum(terms)

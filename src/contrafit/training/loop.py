@@ -1,0 +1,146 @@
+"""The phase loop: batches -> objective -> AdamW step, dev evaluation each epoch, best weights kept."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from contrafit.config import PhaseConfig
+from contrafit.data.batching import Encoded, collate, m_per_class_batches, random_batches
+from contrafit.errors import ContrafitError
+from contrafit.evaluation.metrics import summary_metrics
+from contrafit.inference import run_inference
+from contrafit.modeling.model import TextClassifier
+from contrafit.objectives.base import Objective, Step
+from contrafit.training.optim import apply_freeze, build_optimizer, lr_factor, set_lr
+from contrafit.training.runtime import autocast
+
+
+class NonFiniteLossError(ContrafitError):
+    pass
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    eval_metric: str = "accuracy"
+    eval_batch_size: int = 64
+    log: Callable[[dict[str, Any]], None] = lambda record: None
+    progress: bool = True
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    steps: int
+    seconds: float
+    best_epoch: int | None = None
+    best_dev: dict[str, float] | None = None
+    dev_history: list[dict[str, float]] = field(default_factory=list)
+
+
+def make_batches(phase: PhaseConfig, objective: Objective, data: Encoded, seed: int) -> list[list[int]]:
+    if objective.needs.sampler == "m_per_class":
+        m = getattr(objective, "samples_per_class", 2)
+        return m_per_class_batches(data.labels, phase.batch_size, m, seed)
+    return random_batches(len(data), phase.batch_size, seed)
+
+
+def evaluate_dev(model: TextClassifier, dev: Encoded, rt: Runtime) -> dict[str, float]:
+    logits, _ = run_inference(model, dev, rt.eval_batch_size, rt.device, rt.amp_dtype)
+    labels = torch.tensor(dev.labels)
+    metrics = summary_metrics(dev.labels, logits.argmax(-1).tolist())
+    metrics["loss"] = float(F.cross_entropy(logits, labels))
+    return metrics
+
+
+def run_phase(
+    model: TextClassifier,
+    objective: Objective,
+    phase: PhaseConfig,
+    train: Encoded,
+    dev: Encoded | None,
+    rt: Runtime,
+    seed: int,
+) -> PhaseResult:
+    start = time.perf_counter()
+    apply_freeze(model, phase.freeze)
+    model.to(rt.device)
+    objective.to(rt.device)
+    optimizer = build_optimizer(model, objective, phase)
+    # dev selection needs a trained head: phases on unlabeled text (post-training) skip it
+    select = phase.select_best and dev is not None and phase.data == "labeled"
+
+    steps_per_epoch = len(make_batches(phase, objective, train, seed))
+    total = phase.epochs * steps_per_epoch
+    if phase.max_steps is not None:
+        total = min(total, phase.max_steps)
+    warmup = int(phase.warmup_ratio * total)
+    trainable = [p for g in optimizer.param_groups for p in g["params"]]
+
+    result = PhaseResult(phase.name, steps=0, seconds=0.0)
+    best_key, best_state, stale = None, None, 0
+    bar = tqdm(total=total, desc=phase.name, disable=not rt.progress, leave=False)
+    for epoch in range(phase.epochs):
+        model.train()
+        objective.train()
+        # each epoch's order is a pure function of (seed, epoch): a resumed run sees the same batches
+        for idx in make_batches(phase, objective, train, seed * 1_000_003 + epoch):
+            if result.steps >= total:
+                break
+            batch = {k: v.to(rt.device) for k, v in collate(train, idx).items()}
+            set_lr(optimizer, lr_factor(result.steps, total, warmup))
+            with autocast(rt.device, rt.amp_dtype):
+                out = objective(Step(model, batch))
+            if not torch.isfinite(out.loss):
+                raise NonFiniteLossError(
+                    f"phase '{phase.name}', epoch {epoch}, step {result.steps}: the loss is "
+                    f"{out.loss.item()} on the batch of examples {idx[:8]}{'...' if len(idx) > 8 else ''}. "
+                    "Lower the learning rate, or use --set precision=fp32."
+                )
+            out.loss.backward()
+            if phase.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(trainable, phase.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{out.loss.item():.4f}")
+            rt.log(
+                {
+                    "phase": phase.name,
+                    "epoch": epoch,
+                    "step": result.steps,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "loss": out.loss.item(),
+                    **{k: float(v) for k, v in out.parts.items()},
+                }
+            )
+        if select:
+            metrics = evaluate_dev(model, dev, rt)
+            result.dev_history.append({"epoch": epoch, **metrics})
+            rt.log({"phase": phase.name, "epoch": epoch, "dev": metrics})
+            # ties on a small dev set are common: the lower dev loss breaks them
+            key = (metrics[rt.eval_metric], -metrics["loss"])
+            if best_key is None or key > best_key:
+                best_key, stale = key, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                result.best_epoch, result.best_dev = epoch, metrics
+            else:
+                stale += 1
+                if phase.early_stopping_patience is not None and stale >= phase.early_stopping_patience:
+                    break
+        if result.steps >= total:
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - start
+    return result

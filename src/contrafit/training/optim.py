@@ -1,0 +1,54 @@
+"""Optimizer parameter groups and the learning-rate schedule, built in one place."""
+
+from __future__ import annotations
+
+import torch
+
+from contrafit.config import PhaseConfig
+from contrafit.modeling.model import TextClassifier
+from contrafit.objectives.base import Objective
+
+_NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+
+
+def apply_freeze(model: TextClassifier, freeze: list[str]) -> None:
+    for p in model.parameters():
+        p.requires_grad_(True)
+    if "encoder" in freeze:
+        model.encoder.requires_grad_(False)
+    if "embeddings" in freeze:
+        model.encoder.get_input_embeddings().requires_grad_(False)
+    if "head" in freeze:
+        model.head.requires_grad_(False)
+
+
+def build_optimizer(
+    model: TextClassifier, objective: Objective, phase: PhaseConfig
+) -> torch.optim.Optimizer:
+    groups = []
+    for module, lr in ((model.encoder, phase.lr), (model.head, phase.head_lr or phase.lr)):
+        decay, no_decay = [], []
+        for name, p in module.named_parameters():
+            if p.requires_grad:
+                (no_decay if name.endswith(_NO_DECAY) else decay).append(p)
+        groups += [
+            {"params": decay, "lr": lr, "weight_decay": phase.weight_decay},
+            {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+        ]
+    groups += [{"weight_decay": 0.0, **g} for g in objective.param_groups(phase.lr)]
+    groups = [g for g in groups if g["params"]]
+    for g in groups:
+        g["initial_lr"] = g["lr"]
+    return torch.optim.AdamW(groups, lr=phase.lr)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Linear warm-up to 1, then linear decay to 0."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    for g in optimizer.param_groups:
+        g["lr"] = g["initial_lr"] * factor

@@ -1,0 +1,91 @@
+"""Run a recipe: load the encoder, tokenise once, run each phase in order on the same model."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from contrafit.config import RunConfig
+from contrafit.data.batching import Encoded, encode
+from contrafit.data.labels import LabelMap
+from contrafit.data.loading import TextDataset
+from contrafit.errors import ConfigError
+from contrafit.modeling.encoder import load_encoder
+from contrafit.modeling.model import TextClassifier
+from contrafit.objectives.base import TaskInfo
+from contrafit.objectives.registry import build_objective
+from contrafit.training.loop import PhaseResult, Runtime, run_phase
+from contrafit.training.runtime import resolve_device, resolve_precision, seed_everything
+
+
+@dataclass
+class Trained:
+    model: TextClassifier
+    tokenizer: Any
+    label_map: LabelMap
+    phases: list[PhaseResult]
+
+
+def make_runtime(config: RunConfig, log: Callable[[dict], None] | None, progress: bool) -> Runtime:
+    device = resolve_device(config.device)
+    return Runtime(
+        device=device,
+        amp_dtype=resolve_precision(config.precision, device),
+        eval_metric=config.eval_metric,
+        eval_batch_size=config.eval_batch_size,
+        log=log or (lambda record: None),
+        progress=progress,
+    )
+
+
+def train(
+    config: RunConfig,
+    train_data: TextDataset,
+    dev_data: TextDataset | None = None,
+    unlabeled: TextDataset | None = None,
+    log: Callable[[dict], None] | None = None,
+    progress: bool = True,
+) -> Trained:
+    if train_data.labels is None:
+        raise ConfigError(f"{train_data.source}: training data needs a label column")
+    label_map = LabelMap.from_labels(train_data.labels, train_data.source)
+    train_ids = label_map.encode(train_data.labels, train_data.source)
+    dev_ids = None
+    if dev_data is not None:
+        if dev_data.labels is None:
+            raise ConfigError(f"{dev_data.source}: dev data needs a label column")
+        dev_ids = label_map.encode(dev_data.labels, dev_data.source)
+
+    rt = make_runtime(config, log, progress)
+    encoder, tokenizer = load_encoder(config.recipe.model.name_or_path)
+    seed_everything(config.seed)  # the head's initialisation depends on the seed only
+    model = TextClassifier(encoder, config.recipe.model, len(label_map)).to(rt.device)
+
+    max_len = config.recipe.model.max_length
+    labeled = encode(train_data, tokenizer, max_len, train_ids)
+    dev = encode(dev_data, tokenizer, max_len, dev_ids) if dev_data is not None else None
+    # post-training phases read the training texts plus any extra unlabeled text
+    texts = train_data.texts + (unlabeled.texts if unlabeled is not None else [])
+    unlabeled_enc = encode(TextDataset(texts, source="unlabeled"), tokenizer, max_len)
+
+    counts = Counter(train_ids)
+    task = TaskInfo(
+        num_classes=len(label_map),
+        embedding_dim=model.embedding_dim,
+        class_counts=tuple(counts[i] for i in range(len(label_map))),
+        vocab_size=len(tokenizer),
+    )
+    results = []
+    for i, phase in enumerate(config.recipe.phases):
+        seed_everything(config.seed + i)
+        objective = build_objective(phase.objectives, task)
+        data: Encoded = labeled if phase.data == "labeled" else unlabeled_enc
+        if "labels" in objective.needs.fields and data.labels is None:
+            raise ConfigError(
+                f"phase '{phase.name}': its objectives need labels but the phase reads "
+                "unlabeled text; set data: labeled"
+            )
+        results.append(run_phase(model, objective, phase, data, dev, rt, seed=config.seed + i))
+    return Trained(model, tokenizer, label_map, results)

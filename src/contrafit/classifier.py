@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from contrafit import __version__
-from contrafit.config import ModelConfig, RunConfig, apply_overrides, from_plain
+from contrafit.config import InferenceConfig, RunConfig, apply_overrides, from_plain, to_plain
 from contrafit.data.batching import encode as tokenize
 from contrafit.data.labels import LabelMap
 from contrafit.data.loading import TextDataset, load_dataset
@@ -24,12 +24,14 @@ from contrafit.evaluation.metrics import full_report
 from contrafit.inference import run_inference
 from contrafit.io import atomic_write_json
 from contrafit.modeling.model import TextClassifier
-from contrafit.training.recipes import recipe_plain
+from contrafit.scoring import Bank, probabilities
 from contrafit.training import trainer
+from contrafit.training.recipes import recipe_plain
 from contrafit.training.runtime import resolve_device, resolve_precision
 
 META_FILE = "contrafit.json"
 HEAD_FILE = "head.safetensors"
+BANK_FILE = "bank.safetensors"
 FORMAT_VERSION = 1
 
 Inputs = TextDataset | str | Path | Sequence[str] | Any
@@ -74,6 +76,7 @@ class ContrafitClassifier:
         self.model_: TextClassifier | None = None
         self.tokenizer_ = None
         self.label_map_: LabelMap | None = None
+        self.bank_: Bank | None = None
         self.history_: list[dict[str, Any]] = []
         self.train_seconds_: float | None = None
 
@@ -96,7 +99,12 @@ class ContrafitClassifier:
         start = time.perf_counter()
         result = trainer.train(self.config, train_data, dev_data, extra, log, self.progress)
         self.train_seconds_ = time.perf_counter() - start
-        self.model_, self.tokenizer_, self.label_map_ = result.model, result.tokenizer, result.label_map
+        self.model_, self.tokenizer_, self.label_map_ = (
+            result.model,
+            result.tokenizer,
+            result.label_map,
+        )
+        self.bank_ = result.bank
         self.history_ = [vars(p) for p in result.phases]
         return self
 
@@ -125,13 +133,22 @@ class ContrafitClassifier:
             resolve_precision(self.config.precision, device),
         )
 
-    def predict_proba(self, X: Inputs, text_pairs: Sequence[str] | None = None) -> np.ndarray:
-        """Class probabilities, shape (n, classes), columns in the order of ``classes_``."""
-        logits, _ = self._forward(X, text_pairs)
-        return torch.softmax(logits, dim=-1).numpy()
+    def predict_proba(
+        self, X: Inputs, text_pairs: Sequence[str] | None = None, inference: str | None = None
+    ) -> np.ndarray:
+        """Class probabilities, shape (n, classes), columns in the order of ``classes_``.
+        ``inference`` (head, proxy, knn) overrides the mode saved with the model."""
+        logits, emb = self._forward(X, text_pairs)
+        cfg = self.config.inference
+        if inference is not None:
+            cfg = from_plain(InferenceConfig, {**to_plain(cfg), "mode": inference}, "inference")
+        return probabilities(logits, emb, cfg, self.bank_).numpy()
 
-    def predict(self, X: Inputs, text_pairs: Sequence[str] | None = None) -> list[str]:
-        return self._fitted().decode(self.predict_proba(X, text_pairs).argmax(-1).tolist())
+    def predict(
+        self, X: Inputs, text_pairs: Sequence[str] | None = None, inference: str | None = None
+    ) -> list[str]:
+        proba = self.predict_proba(X, text_pairs, inference)
+        return self._fitted().decode(proba.argmax(-1).tolist())
 
     def encode(
         self, X: Inputs, text_pairs: Sequence[str] | None = None, normalize: bool = True
@@ -142,11 +159,30 @@ class ContrafitClassifier:
             emb = torch.nn.functional.normalize(emb, dim=-1)
         return emb.numpy()
 
-    def evaluate(self, data: Inputs) -> dict[str, Any]:
+    def available_inference_modes(self) -> list[str]:
+        if self.bank_ is None:
+            return ["head"]
+        return ["head", "knn"] + (["proxy"] if self.bank_.proxies is not None else [])
+
+    def evaluate_modes(self, data: Inputs) -> dict[str, dict[str, Any]]:
+        """Metrics of every available inference mode, from one forward pass over ``data``."""
+        dataset = _as_dataset(data, require_labels=True)
+        y_true = self._fitted().encode(dataset.labels, dataset.source)
+        logits, emb = self._forward(dataset)
+        out = {}
+        for mode in self.available_inference_modes():
+            cfg = from_plain(
+                InferenceConfig, {**to_plain(self.config.inference), "mode": mode}, "inference"
+            )
+            y_pred = probabilities(logits, emb, cfg, self.bank_).argmax(-1).tolist()
+            out[mode] = full_report(y_true, y_pred, self.classes_)
+        return out
+
+    def evaluate(self, data: Inputs, inference: str | None = None) -> dict[str, Any]:
         """Accuracy, macro-F1, MCC, per-class report and confusion matrix on labeled ``data``."""
         dataset = _as_dataset(data, require_labels=True)
         y_true = self._fitted().encode(dataset.labels, dataset.source)
-        y_pred = self.predict_proba(dataset).argmax(-1).tolist()
+        y_pred = self.predict_proba(dataset, inference=inference).argmax(-1).tolist()
         return full_report(y_true, y_pred, self.classes_)
 
     # --- persistence -----------------------------------------------------------------------------
@@ -157,14 +193,20 @@ class ContrafitClassifier:
         label_map = self._fitted()
         path = Path(path)
         if path.exists() and any(path.iterdir()) and not overwrite:
-            raise ContrafitError(f"{path}: already holds files; pass overwrite=True to replace them")
+            raise ContrafitError(
+                f"{path}: already holds files; pass overwrite=True to replace them"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
         try:
             self.model_.encoder.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer_.save_pretrained(tmp)
-            head = {k: v.detach().cpu().contiguous() for k, v in self.model_.head.state_dict().items()}
+            head = {
+                k: v.detach().cpu().contiguous() for k, v in self.model_.head.state_dict().items()
+            }
             save_file(head, tmp / HEAD_FILE)
+            if self.bank_ is not None:
+                save_file(self.bank_.tensors(), tmp / BANK_FILE)
             meta = {
                 "format_version": FORMAT_VERSION,
                 "contrafit_version": __version__,
@@ -203,17 +245,23 @@ class ContrafitClassifier:
             model = TextClassifier(encoder, config.recipe.model, len(meta["labels"]))
             model.head.load_state_dict(load_file(path / HEAD_FILE))
         except (OSError, ValueError, RuntimeError, KeyError) as e:
-            raise ModelLoadError(f"{path}: cannot load the saved model: {str(e).splitlines()[0]}") from None
+            raise ModelLoadError(
+                f"{path}: cannot load the saved model: {str(e).splitlines()[0]}"
+            ) from None
         clf = cls(config=config, progress=False)
         clf.model_, clf.tokenizer_ = model.eval(), tokenizer
         clf.label_map_ = LabelMap(meta["labels"])
+        if (path / BANK_FILE).exists():
+            clf.bank_ = Bank.from_tensors(load_file(path / BANK_FILE))
         clf.history_ = meta.get("history", [])
         return clf
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
     if not path.is_dir():
-        raise ModelLoadError(f"{path}: not a folder; pass the folder written by `contrafit train` (DIR/model)")
+        raise ModelLoadError(
+            f"{path}: not a folder; pass the folder written by `contrafit train` (DIR/model)"
+        )
     meta_path = path / META_FILE
     if not meta_path.exists():
         raise ModelLoadError(f"{path}: no {META_FILE}; is this a folder saved by contrafit?")
@@ -221,8 +269,14 @@ def _read_meta(path: Path) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelLoadError(f"{meta_path}: corrupt ({e}); save the model again") from None
-    if meta.get("format_version") != FORMAT_VERSION or "labels" not in meta or "run_config" not in meta:
-        raise ModelLoadError(f"{meta_path}: unknown format; expected format_version {FORMAT_VERSION}")
+    if (
+        meta.get("format_version") != FORMAT_VERSION
+        or "labels" not in meta
+        or "run_config" not in meta
+    ):
+        raise ModelLoadError(
+            f"{meta_path}: unknown format; expected format_version {FORMAT_VERSION}"
+        )
     return meta
 
 
@@ -231,9 +285,7 @@ def _as_dataset(
 ) -> TextDataset:
     if isinstance(X, TextDataset):
         dataset = X
-    elif isinstance(X, (str, Path)):
-        dataset = load_dataset(X, require_labels=require_labels)
-    elif hasattr(X, "column_names"):
+    elif isinstance(X, (str, Path)) or hasattr(X, "column_names"):
         dataset = load_dataset(X, require_labels=require_labels)
     else:
         texts = list(X)
@@ -246,5 +298,7 @@ def _as_dataset(
             list(text_pairs) if text_pairs is not None else None,
         )
     if require_labels and dataset.labels is None:
-        raise ContrafitError(f"{dataset.source}: labels are required (pass y, or a file with labels)")
+        raise ContrafitError(
+            f"{dataset.source}: labels are required (pass y, or a file with labels)"
+        )
     return dataset

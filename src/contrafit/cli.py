@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
@@ -22,7 +23,11 @@ def _add_columns(p: argparse.ArgumentParser) -> None:
 
 
 def _columns(args) -> dict[str, str]:
-    return {"text": args.text_column, "text_pair": args.text_pair_column, "label": args.label_column}
+    return {
+        "text": args.text_column,
+        "text_pair": args.text_pair_column,
+        "label": args.label_column,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,10 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
-    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set phases.0.lr=3e-5 (repeatable)")
+    t.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set phases.0.lr=3e-5 (repeatable)",
+    )
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument(
+        "--allow-empty-text",
+        action="store_true",
+        help="keep empty texts in --train/--dev (logged) instead of refusing the file",
+    )
     _add_columns(t)
 
     p = sub.add_parser("predict", help="predict labels for a file")
@@ -51,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help=".jsonl/.csv/.tsv with a text column")
     p.add_argument("--output", required=True, help="JSONL: one {label, scores} per input line")
     p.add_argument("--device", default=None)
+    p.add_argument("--inference", choices=["head", "proxy", "knn"], help="override the saved mode")
     _add_columns(p)
 
     e = sub.add_parser("evaluate", help="metrics of a saved model on a labeled file")
@@ -58,17 +75,37 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True)
     e.add_argument("--output", help="metrics JSON (default: print only)")
     e.add_argument("--device", default=None)
+    e.add_argument("--inference", choices=["head", "proxy", "knn"], help="override the saved mode")
     _add_columns(e)
 
     sub.add_parser("recipes", help="list the shipped recipes")
+
+    b = sub.add_parser("bench", help="run a few-shot grid (resumable) and write a report")
+    b.add_argument(
+        "--data-root", required=True, help="LM-BFF layout: ROOT/TASK/K-SEED/{train,dev,test}.jsonl"
+    )
+    b.add_argument("--tasks", required=True, help="comma-separated, e.g. sst-2,mr,cr,trec")
+    b.add_argument("--recipes", default="default", help="comma-separated recipe names")
+    b.add_argument("--seeds", default="13,21,42,87,100")
+    b.add_argument("--shots", default="16", help="comma-separated K values")
+    b.add_argument("--label-noise", default="0", help="comma-separated flip fractions")
+    b.add_argument("--model", help="HF model name or folder (default: offline all-MiniLM-L6-v2)")
+    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    b.add_argument("--output", required=True, help="grid folder; re-running resumes it")
     return parser
 
 
 def _prepare_run_dir(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            state = "a finished run" if (out / FINISHED_MARK).exists() else "an unfinished run or other files"
-            raise ContrafitError(f"{out}: already holds {state}; choose another --output or pass --overwrite")
+            state = (
+                "a finished run"
+                if (out / FINISHED_MARK).exists()
+                else "an unfinished run or other files"
+            )
+            raise ContrafitError(
+                f"{out}: already holds {state}; choose another --output or pass --overwrite"
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -81,10 +118,16 @@ def cmd_train(args) -> None:
 
     cols = _columns(args)
     # read and validate every input before any work, so a bad file costs nothing
-    train = load_dataset(args.train, cols)
-    dev = load_dataset(args.dev, cols) if args.dev else None
-    test = load_dataset(args.eval, cols) if args.eval else None
-    unlabeled = load_dataset(args.unlabeled, cols, require_labels=False) if args.unlabeled else None
+    lenient = args.allow_empty_text
+    train = load_dataset(args.train, cols, allow_empty_text=lenient)
+    dev = load_dataset(args.dev, cols, allow_empty_text=lenient) if args.dev else None
+    # every eval/predict input gets an answer, so empty texts there are kept (and logged)
+    test = load_dataset(args.eval, cols, allow_empty_text=True) if args.eval else None
+    unlabeled = (
+        load_dataset(args.unlabeled, cols, require_labels=False, allow_empty_text=lenient)
+        if args.unlabeled
+        else None
+    )
     config = build_run_config(
         args.recipe, args.model, args.seed, args.device, args.precision, args.overrides
     )
@@ -115,8 +158,10 @@ def cmd_train(args) -> None:
     metrics["wall_seconds"] = time.perf_counter() - wall
     atomic_write_json(out / FINISHED_MARK, metrics)  # written last: marks the run finished
 
-    print(f"recipe {config.recipe.name}, seed {config.seed}: trained on {len(train)} examples "
-          f"in {clf.train_seconds_:.1f} s")
+    print(
+        f"recipe {config.recipe.name}, seed {config.seed}: trained on {len(train)} examples "
+        f"in {clf.train_seconds_:.1f} s"
+    )
     if test is not None:
         print(f"eval on {args.eval} (predicted in {metrics['predict_seconds']:.1f} s):")
         print(format_report(metrics["eval"]))
@@ -128,14 +173,14 @@ def cmd_predict(args) -> None:
     from contrafit.data.loading import load_dataset
     from contrafit.io import atomic_write_text
 
-    data = load_dataset(args.input, _columns(args), require_labels=False)
+    data = load_dataset(args.input, _columns(args), require_labels=False, allow_empty_text=True)
     clf = ContrafitClassifier.load(args.model, device=args.device)
-    proba = clf.predict_proba(data)
+    proba = clf.predict_proba(data, inference=args.inference)
     labels = clf.classes_
     lines = []
     for row in proba:
         best = int(row.argmax())
-        scores = {lbl: float(p) for lbl, p in zip(labels, row)}
+        scores = {lbl: float(p) for lbl, p in zip(labels, row, strict=True)}
         lines.append(json.dumps({"label": labels[best], "scores": scores}, ensure_ascii=False))
     atomic_write_text(args.output, "\n".join(lines) + "\n")
     print(f"wrote {len(lines)} predictions to {args.output}")
@@ -147,9 +192,9 @@ def cmd_evaluate(args) -> None:
     from contrafit.evaluation.metrics import format_report
     from contrafit.io import atomic_write_json
 
-    data = load_dataset(args.data, _columns(args))
+    data = load_dataset(args.data, _columns(args), allow_empty_text=True)
     clf = ContrafitClassifier.load(args.model, device=args.device)
-    metrics = clf.evaluate(data)
+    metrics = clf.evaluate(data, inference=args.inference)
     print(format_report(metrics))
     if args.output:
         atomic_write_json(args.output, metrics)
@@ -163,12 +208,58 @@ def cmd_recipes(args) -> None:
         print(f"{name:<20} {description}{mark}")
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "recipes": cmd_recipes}
+def _csv(value: str, cast=str) -> list:
+    try:
+        return [cast(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise ContrafitError(
+            f"cannot read {value!r} as a comma-separated list of {cast.__name__}"
+        ) from None
+
+
+def cmd_bench(args) -> None:
+    from contrafit.bench import markdown, plan, run_grid, summarize
+    from contrafit.io import atomic_write_json, atomic_write_text
+
+    cells = plan(
+        args.data_root,
+        _csv(args.tasks),
+        _csv(args.recipes),
+        _csv(args.seeds, int),
+        _csv(args.shots, int),
+        _csv(args.label_noise, float),
+    )
+    out = Path(args.output)
+    start = time.perf_counter()
+    results = run_grid(cells, args.data_root, out, args.model, args.overrides)
+    wall = time.perf_counter() - start
+    rows = summarize(results)
+    atomic_write_json(
+        out / "results.json", {"cells": results, "summary": rows, "wall_seconds": wall}
+    )
+    notes = [
+        f"Model: {args.model or 'default (all-MiniLM-L6-v2, offline)'}; data root `{args.data_root}`; "
+        f"seeds {args.seeds}; {len(cells)} cells; this invocation took {wall:.0f} s "
+        "(finished cells are reused, not re-run).",
+    ]
+    report = markdown(rows, "contrafit few-shot benchmark", notes)
+    atomic_write_text(out / "report.md", report)
+    print(report)
+
+
+COMMANDS = {
+    "bench": cmd_bench,
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "evaluate": cmd_evaluate,
+    "recipes": cmd_recipes,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(format="contrafit: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
         from transformers.utils import logging as hf_logging
 

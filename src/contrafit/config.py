@@ -48,7 +48,9 @@ class ObjectiveConfig:
         if isinstance(raw, str):
             return cls(name=raw)
         if not isinstance(raw, dict) or "name" not in raw:
-            raise ConfigError(f"{where}: an objective must be a name or a mapping with 'name', got {raw!r}")
+            raise ConfigError(
+                f"{where}: an objective must be a name or a mapping with 'name', got {raw!r}"
+            )
         raw = dict(raw)
         params = dict(raw.pop("params", {}) or {})
         name, weight = raw.pop("name"), raw.pop("weight", 1.0)
@@ -63,6 +65,13 @@ class ObjectiveConfig:
 class PhaseConfig:
     name: str = field(metadata={"help": "phase name (unique in the recipe)"})
     objectives: list[ObjectiveConfig] = field(default_factory=list)
+    combine: Literal["sum", "epo"] = field(
+        default="sum",
+        metadata={
+            "help": "sum: Σ weight·loss (linear scalarisation); epo: Exact Pareto Optimal "
+            "search with the weights as the preference vector"
+        },
+    )
     data: Literal["labeled", "unlabeled"] = field(
         default="labeled", metadata={"help": "labeled examples, or unlabeled task text"}
     )
@@ -110,6 +119,22 @@ class RecipeConfig:
 
 
 @dataclass
+class InferenceConfig:
+    mode: Literal["head", "proxy", "knn"] = field(
+        default="head", metadata={"help": "head softmax, proxy mixture, or kNN on train embeddings"}
+    )
+    head_weight: float = field(default=0.4, metadata={"help": "β in β·head + (1-β)·proxy"})
+    proxy_scale: float = field(default=20.0, metadata={"help": "scale of cosine proxy logits"})
+    knn_k: int = field(default=5, metadata={"help": "neighbours for knn"})
+    knn_temperature: float = field(default=0.05, metadata={"help": "softmax temperature of votes"})
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.head_weight <= 1.0:
+            raise ConfigError(f"inference.head_weight must be in [0, 1], got {self.head_weight}")
+        _check_positive(self, "proxy_scale", "knn_k", "knn_temperature")
+
+
+@dataclass
 class RunConfig:
     recipe: RecipeConfig
     seed: int = field(default=42, metadata={"help": "seeds sampling, initialisation and batching"})
@@ -121,6 +146,7 @@ class RunConfig:
         default="accuracy", metadata={"help": "dev metric that picks the best checkpoint"}
     )
     eval_batch_size: int = 64
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
@@ -151,9 +177,7 @@ def from_plain(cls: type, raw: Any, where: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {unknown}; allowed keys are {sorted(known)}"
-        )
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed keys are {sorted(known)}")
     kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in raw.items()}
     try:
         return cls(**kwargs)
@@ -236,7 +260,9 @@ def _set_path(node: Any, parts: list[str], value: Any, item: str) -> None:
             targets = [n for n in node if isinstance(n, dict) and n.get("name") == head]
         if not targets:
             names = [n.get("name") for n in node if isinstance(n, dict)]
-            raise ConfigError(f"--set {item!r}: no element {head!r}; choose an index or one of {names}")
+            raise ConfigError(
+                f"--set {item!r}: no element {head!r}; choose an index or one of {names}"
+            )
         for t in targets:
             if rest:
                 _set_path(t, rest, value, item)

@@ -84,9 +84,10 @@ def random_batches(n: int, batch_size: int, seed: int, drop_last: bool = False) 
 def m_per_class_batches(
     labels: Sequence[int], batch_size: int, m: int, seed: int
 ) -> list[list[int]]:
-    """Batches holding ``m`` examples of each of ``batch_size // m`` classes, so every anchor of a
-    contrastive loss has positives. Rare classes are repeated (with a fresh shuffle) to fill their
-    slots; one epoch yields about ``len(labels) // batch_size`` batches."""
+    """Batches of ``batch_size // m`` classes (at most all of them) with at least ``m`` examples of
+    each, so every anchor of a contrastive loss has positives; with few classes each gets an equal
+    share of the batch. Rare classes are repeated (reshuffled) to fill their slots. One epoch yields
+    ``ceil(len(labels) / batch_size)`` batches, as a random order would."""
     rng = random.Random(seed)
     by_class: dict[int, list[int]] = defaultdict(list)
     for i, y in enumerate(labels):
@@ -94,21 +95,21 @@ def m_per_class_batches(
     classes = sorted(by_class)
     m = max(1, min(m, batch_size))
     classes_per_batch = max(1, min(len(classes), batch_size // m))
-    pools = {c: [] for c in classes}
+    per_class = batch_size // classes_per_batch
+    pools: dict[int, list[int]] = {c: [] for c in classes}
 
     def draw(c: int, k: int) -> list[int]:
-        out = []
+        out: list[int] = []
         while len(out) < k:
             if not pools[c]:
                 pools[c] = rng.sample(by_class[c], len(by_class[c]))
             out.append(pools[c].pop())
         return out
 
-    n_batches = max(1, len(labels) // batch_size)
     batches = []
-    for _ in range(n_batches):
+    for _ in range(-(-len(labels) // batch_size)):
         picked = rng.sample(classes, classes_per_batch)
-        batch = [i for c in picked for i in draw(c, m)]
+        batch = [i for c in picked for i in draw(c, per_class)]
         rng.shuffle(batch)
         batches.append(batch)
     return batches

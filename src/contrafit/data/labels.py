@@ -10,7 +10,9 @@ from contrafit.errors import DataError
 
 def _natural_key(label: str) -> tuple:
     # "2" before "10"; mixed labels compare piecewise
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", label) if p)
+    return tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", label) if p
+    )
 
 
 class LabelMap:

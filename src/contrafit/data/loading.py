@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from contrafit.errors import DataError
 
 FIELDS = ("text", "text_pair", "label")
+logger = logging.getLogger("contrafit")
 
 
 @dataclass
@@ -57,17 +59,23 @@ def load_dataset(
     source: str | Path | Any,
     columns: Mapping[str, str] | None = None,
     require_labels: bool = True,
+    allow_empty_text: bool = False,
 ) -> TextDataset:
     """Load ``source`` (a .jsonl/.json, .csv or .tsv path, or a HF Dataset).
 
     ``columns`` maps our field names to the file's, e.g. ``{"text": "sentence", "label": "y"}``.
+    An empty text is an error unless ``allow_empty_text``: then it is kept (the model sees only
+    its special tokens) and logged. Inputs to predict or evaluate should allow it, so that every
+    line gets an answer.
     """
     columns = {**{f: f for f in FIELDS}, **(columns or {})}
     if not isinstance(source, (str, Path)):
-        return _from_hf_dataset(source, columns, require_labels)
+        return _from_hf_dataset(source, columns, require_labels, allow_empty_text)
     path = Path(source)
     if not path.exists():
-        raise DataError(f"{path}: file not found. Check the path (it is read relative to {Path.cwd()}).")
+        raise DataError(
+            f"{path}: file not found. Check the path (it is read relative to {Path.cwd()})."
+        )
     if path.is_dir():
         raise DataError(f"{path}: is a folder; pass a .jsonl, .csv or .tsv file")
     raw = path.read_bytes()
@@ -76,7 +84,7 @@ def load_dataset(
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(
-            f"{path}, line {line}: bytes that are not UTF-8 ({raw[e.start:e.start + 4]!r}). "
+            f"{path}, line {line}: bytes that are not UTF-8 ({raw[e.start : e.start + 4]!r}). "
             "Re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
         ) from None
     if not content.strip():
@@ -88,7 +96,7 @@ def load_dataset(
         rows = _read_delimited(content, path, delimiter="\t" if suffix == ".tsv" else ",")
     else:
         raise DataError(f"{path}: unknown file type {suffix!r}; use .jsonl, .csv or .tsv")
-    return _build(rows, columns, str(path), require_labels)
+    return _build(rows, columns, str(path), require_labels, allow_empty_text)
 
 
 def _read_jsonl(content: str, path: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -104,7 +112,9 @@ def _read_jsonl(content: str, path: Path) -> list[tuple[int, dict[str, Any]]]:
                 'Each line must be one JSON object, e.g. {"text": "...", "label": "pos"}.'
             ) from None
         if not isinstance(obj, dict):
-            raise DataError(f"{path}, line {lineno}: expected a JSON object, got {type(obj).__name__}")
+            raise DataError(
+                f"{path}, line {lineno}: expected a JSON object, got {type(obj).__name__}"
+            )
         rows.append((lineno, obj))
     return rows
 
@@ -122,6 +132,7 @@ def _build(
     columns: Mapping[str, str],
     source: str,
     require_labels: bool,
+    allow_empty_text: bool = False,
     unit: str = "line",
 ) -> TextDataset:
     if not rows:
@@ -142,9 +153,10 @@ def _build(
         )
     texts, pairs, labels = [], [], []
     for lineno, row in rows:
-        texts.append(_field_text(row, text_col, f"{source}, {unit} {lineno}"))
+        where = f"{source}, {unit} {lineno}"
+        texts.append(_field_text(row, text_col, where, allow_empty_text))
         if has_pair:
-            pairs.append(_field_text(row, pair_col, f"{source}, {unit} {lineno}"))
+            pairs.append(_field_text(row, pair_col, where, allow_empty_text))
         if has_label:
             labels.append(_field_label(row, label_col, f"{source}, {unit} {lineno}"))
     return TextDataset(
@@ -155,15 +167,21 @@ def _build(
     )
 
 
-def _field_text(row: dict[str, Any], col: str, where: str) -> str:
+def _field_text(row: dict[str, Any], col: str, where: str, allow_empty: bool) -> str:
     if col not in row:
         raise DataError(f"{where}: missing field {col!r}; found {sorted(row)}")
     value = row[col]
     if not isinstance(value, str):
         raise DataError(f"{where}: field {col!r} must be a string, got {value!r}")
     if not value.strip():
+        if allow_empty:
+            logger.warning(
+                "%s: field %r is empty; kept (classified from special tokens only)", where, col
+            )
+            return value
         raise DataError(
-            f"{where}: field {col!r} is empty. Remove the line or give it text."
+            f"{where}: field {col!r} is empty. Remove the line or give it text "
+            "(or pass --allow-empty-text to keep it)."
         )
     return value
 
@@ -173,18 +191,16 @@ def _field_label(row: dict[str, Any], col: str, where: str) -> str:
         raise DataError(f"{where}: field {col!r} is missing or empty")
     value = row[col]
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise DataError(
-            f"{where}: field {col!r} must be a string or integer, got {value!r}"
-        )
+        raise DataError(f"{where}: field {col!r} must be a string or integer, got {value!r}")
     return str(value)  # labels are strings everywhere; ints (e.g. 0/1) become "0"/"1"
 
 
-def _from_hf_dataset(ds: Any, columns: Mapping[str, str], require_labels: bool) -> TextDataset:
+def _from_hf_dataset(
+    ds: Any, columns: Mapping[str, str], require_labels: bool, allow_empty_text: bool
+) -> TextDataset:
     names = getattr(ds, "column_names", None)
     if names is None:
-        raise DataError(
-            f"expected a file path or a datasets.Dataset, got {type(ds).__name__}"
-        )
+        raise DataError(f"expected a file path or a datasets.Dataset, got {type(ds).__name__}")
     label_col = columns["label"]
     # a ClassLabel feature stores ints; use its names so labels stay human-readable strings
     feature = getattr(ds, "features", {}).get(label_col) if hasattr(ds, "features") else None
@@ -195,4 +211,4 @@ def _from_hf_dataset(ds: Any, columns: Mapping[str, str], require_labels: bool) 
         if label_names is not None and isinstance(row.get(label_col), int):
             row[label_col] = label_names[row[label_col]]
         rows.append((i + 1, row))
-    return _build(rows, columns, "<datasets.Dataset>", require_labels, unit="row")
+    return _build(rows, columns, "<datasets.Dataset>", require_labels, allow_empty_text, unit="row")

@@ -43,7 +43,10 @@ def _check_safetensors(path: str) -> None:
             if pickled
             else ""
         )
-        raise ModelLoadError(f"{path}: no *.safetensors weights found.{hint}")
+        raise ModelLoadError(
+            f"{path}: cannot load a model from this folder: no *.safetensors weights found "
+            f"(a model folder holds config.json, tokenizer files and model.safetensors).{hint}"
+        )
 
 
 def load_encoder(name_or_path: str) -> tuple[nn.Module, object]:

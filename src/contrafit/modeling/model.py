@@ -34,7 +34,9 @@ class TextClassifier(nn.Module):
     def embedding_dim(self) -> int:
         return self.encoder.config.hidden_size
 
-    def embed(self, input_ids, attention_mask, token_type_ids=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed(
+        self, input_ids, attention_mask, token_type_ids=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids

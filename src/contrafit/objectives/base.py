@@ -23,6 +23,7 @@ from contrafit.modeling.model import ModelOutput, TextClassifier
 class Needs:
     fields: tuple[str, ...] = ("input_ids", "attention_mask")
     sampler: str = "random"  # "random" or "m_per_class" (every anchor gets positives)
+    samples_per_class: int = 2  # m, for the m_per_class sampler
     unlabeled: bool = False  # trains on unlabeled task text
 
     def merge(self, other: Needs) -> Needs:
@@ -32,6 +33,7 @@ class Needs:
         return Needs(
             fields=tuple(dict.fromkeys(self.fields + other.fields)),
             sampler=samplers.pop() if samplers else "random",
+            samples_per_class=max(self.samples_per_class, other.samples_per_class),
             unlabeled=self.unlabeled or other.unlabeled,
         )
 
@@ -88,6 +90,10 @@ class Objective(nn.Module):
     def compute(self, step: Step) -> LossOutput:
         raise NotImplementedError
 
+    def class_proxies(self) -> torch.Tensor | None:
+        """(classes, dim) learned class representatives for proxy inference, if this has any."""
+        return None
+
 
 class WeightedSum(Objective):
     """Σ wᵢ·Lᵢ over named objectives; parts are logged as ``name/part``."""
@@ -103,6 +109,9 @@ class WeightedSum(Objective):
 
     def param_groups(self, lr: float) -> list[dict]:
         return [g for obj in self.terms.values() for g in obj.param_groups(lr)]
+
+    def class_proxies(self) -> torch.Tensor | None:
+        return next((p for o in self.terms.values() if (p := o.class_proxies()) is not None), None)
 
     def compute(self, step: Step) -> LossOutput:
         total, parts = 0.0, {}

@@ -20,7 +20,9 @@ class CrossEntropy(Objective):
     ):
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
-            raise ConfigError(f"cross_entropy.label_smoothing must be in [0, 1), got {label_smoothing}")
+            raise ConfigError(
+                f"cross_entropy.label_smoothing must be in [0, 1), got {label_smoothing}"
+            )
         self.label_smoothing = label_smoothing
         self.register_buffer("class_weights", _class_weights(class_weights, task), persistent=False)
 
@@ -28,7 +30,10 @@ class CrossEntropy(Objective):
         logits = step.outputs.logits
         weight = self.class_weights.to(logits.device) if self.class_weights.numel() else None
         loss = F.cross_entropy(
-            logits.float(), step.batch["labels"], weight=weight, label_smoothing=self.label_smoothing
+            logits.float(),
+            step.batch["labels"],
+            weight=weight,
+            label_smoothing=self.label_smoothing,
         )
         return LossOutput(loss)
 

@@ -46,10 +46,13 @@ class PhaseResult:
     dev_history: list[dict[str, float]] = field(default_factory=list)
 
 
-def make_batches(phase: PhaseConfig, objective: Objective, data: Encoded, seed: int) -> list[list[int]]:
+def make_batches(
+    phase: PhaseConfig, objective: Objective, data: Encoded, seed: int
+) -> list[list[int]]:
     if objective.needs.sampler == "m_per_class":
-        m = getattr(objective, "samples_per_class", 2)
-        return m_per_class_batches(data.labels, phase.batch_size, m, seed)
+        return m_per_class_batches(
+            data.labels, phase.batch_size, objective.needs.samples_per_class, seed
+        )
     return random_batches(len(data), phase.batch_size, seed)
 
 
@@ -135,7 +138,10 @@ def run_phase(
                 result.best_epoch, result.best_dev = epoch, metrics
             else:
                 stale += 1
-                if phase.early_stopping_patience is not None and stale >= phase.early_stopping_patience:
+                if (
+                    phase.early_stopping_patience is not None
+                    and stale >= phase.early_stopping_patience
+                ):
                     break
         if result.steps >= total:
             break

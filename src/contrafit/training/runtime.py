@@ -22,7 +22,9 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"device {name!r} is not valid; use auto, cpu, cuda, cuda:N or mps") from None
+        raise ConfigError(
+            f"device {name!r} is not valid; use auto, cpu, cuda, cuda:N or mps"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device cpu")
     return device

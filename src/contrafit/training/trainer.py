@@ -7,15 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+import torch.nn.functional as F
+
 from contrafit.config import RunConfig
 from contrafit.data.batching import Encoded, encode
 from contrafit.data.labels import LabelMap
 from contrafit.data.loading import TextDataset
 from contrafit.errors import ConfigError
+from contrafit.inference import run_inference
 from contrafit.modeling.encoder import load_encoder
 from contrafit.modeling.model import TextClassifier
 from contrafit.objectives.base import TaskInfo
 from contrafit.objectives.registry import build_objective
+from contrafit.scoring import Bank
 from contrafit.training.loop import PhaseResult, Runtime, run_phase
 from contrafit.training.runtime import resolve_device, resolve_precision, seed_everything
 
@@ -26,6 +31,7 @@ class Trained:
     tokenizer: Any
     label_map: LabelMap
     phases: list[PhaseResult]
+    bank: Bank
 
 
 def make_runtime(config: RunConfig, log: Callable[[dict], None] | None, progress: bool) -> Runtime:
@@ -77,10 +83,10 @@ def train(
         class_counts=tuple(counts[i] for i in range(len(label_map))),
         vocab_size=len(tokenizer),
     )
-    results = []
+    results, proxies = [], None
     for i, phase in enumerate(config.recipe.phases):
         seed_everything(config.seed + i)
-        objective = build_objective(phase.objectives, task)
+        objective = build_objective(phase.objectives, task, phase.combine)
         data: Encoded = labeled if phase.data == "labeled" else unlabeled_enc
         if "labels" in objective.needs.fields and data.labels is None:
             raise ConfigError(
@@ -88,4 +94,17 @@ def train(
                 "unlabeled text; set data: labeled"
             )
         results.append(run_phase(model, objective, phase, data, dev, rt, seed=config.seed + i))
-    return Trained(model, tokenizer, label_map, results)
+        proxies = objective.class_proxies() if objective.class_proxies() is not None else proxies
+    return Trained(model, tokenizer, label_map, results, build_bank(labeled, proxies, model, rt))
+
+
+def build_bank(labeled: Encoded, proxies, model: TextClassifier, rt: Runtime) -> Bank:
+    """Training embeddings (for kNN) and the last learned proxies (for proxy inference)."""
+    _, emb = run_inference(model, labeled, rt.eval_batch_size, rt.device, rt.amp_dtype)
+    return Bank(
+        train_embeddings=F.normalize(emb, dim=-1),
+        train_labels=torch.tensor(labeled.labels),
+        proxies=F.normalize(proxies.detach().float().cpu(), dim=-1)
+        if proxies is not None
+        else None,
+    )

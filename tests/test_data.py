@@ -1,0 +1,154 @@
+import json
+
+import pytest
+
+from contrafit.data import (
+    LabelMap,
+    TextDataset,
+    inject_label_noise,
+    load_dataset,
+    sample_k_per_class,
+)
+from contrafit.errors import DataError
+
+
+def test_jsonl_csv_tsv_and_column_mapping(tmp_path):
+    (tmp_path / "a.jsonl").write_text(
+        '{"text": "hi", "label": 1}\n\n{"text": "yo", "label": "0"}\n'
+    )
+    (tmp_path / "b.csv").write_text('sentence,y\n"hello, world",pos\nbye,neg\n')
+    (tmp_path / "c.tsv").write_text("text\ttext_pair\tlabel\na\tb\tx\nc\td\ty\n")
+    a = load_dataset(tmp_path / "a.jsonl")
+    assert a.texts == ["hi", "yo"] and a.labels == ["1", "0"] and not a.is_pair
+    b = load_dataset(tmp_path / "b.csv", columns={"text": "sentence", "label": "y"})
+    assert b.texts == ["hello, world", "bye"] and b.labels == ["pos", "neg"]
+    c = load_dataset(tmp_path / "c.tsv")
+    assert c.text_pairs == ["b", "d"] and c.labels == ["x", "y"]
+
+
+def test_hf_dataset_with_class_label_names():
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict(
+        {"sentence": ["a b", "c d"], "y": [0, 1]},
+        features=datasets.Features(
+            {"sentence": datasets.Value("string"), "y": datasets.ClassLabel(names=["neg", "pos"])}
+        ),
+    )
+    data = load_dataset(ds, columns={"text": "sentence", "label": "y"})
+    assert data.texts == ["a b", "c d"] and data.labels == ["neg", "pos"]
+
+
+def _error(tmp_path, name: str, content: bytes, **kw) -> str:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError) as e:
+        load_dataset(path, **kw)
+    return str(e.value)
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(DataError, match=r"nope\.jsonl: file not found"):
+        load_dataset(tmp_path / "nope.jsonl")
+
+
+def test_empty_file(tmp_path):
+    assert "e.jsonl: the file is empty" in _error(tmp_path, "e.jsonl", b"\n  \n")
+
+
+def test_missing_column_suggests_mapping(tmp_path):
+    msg = _error(tmp_path, "m.jsonl", b'{"sentence": "x", "label": "a"}\n')
+    assert "m.jsonl, line 1: missing column 'text'; found ['label', 'sentence']" in msg
+    assert "--text-column" in msg
+
+
+def test_missing_label_column(tmp_path):
+    msg = _error(tmp_path, "m.jsonl", b'{"text": "x"}\n')
+    assert "missing column 'label'" in msg and "--label-column" in msg
+
+
+def test_invalid_json_line_names_line(tmp_path):
+    msg = _error(tmp_path, "j.jsonl", b'{"text": "x", "label": "a"}\n{"text": "y", label: b}\n')
+    assert msg.startswith(f"{tmp_path / 'j.jsonl'}, line 2: invalid JSON")
+
+
+def test_non_utf8_names_line_and_fix(tmp_path):
+    msg = _error(
+        tmp_path, "u.jsonl", b'{"text": "ok", "label": "a"}\n{"text": "caf\xe9", "label": "b"}\n'
+    )
+    assert "u.jsonl, line 2: bytes that are not UTF-8" in msg and "UTF-8" in msg
+
+
+def test_empty_text_names_line_and_field(tmp_path):
+    msg = _error(
+        tmp_path, "t.jsonl", b'{"text": "a", "label": "x"}\n{"text": "  ", "label": "y"}\n'
+    )
+    assert "t.jsonl, line 2: field 'text' is empty" in msg
+
+
+def test_unknown_file_type(tmp_path):
+    assert "unknown file type '.txt'" in _error(tmp_path, "x.txt", b"hello\n")
+
+
+def test_single_class_is_refused():
+    with pytest.raises(DataError, match=r"train.jsonl: found a single class \['a'\]"):
+        LabelMap.from_labels(["a", "a"], source="train.jsonl")
+
+
+def test_unseen_eval_labels_are_named():
+    labels = LabelMap.from_labels(["neg", "pos"])
+    with pytest.raises(
+        DataError, match=r"test.jsonl: label\(s\) \['neutral'\] never appear in training"
+    ):
+        labels.encode(["pos", "neutral"], source="test.jsonl")
+
+
+def test_label_order_is_stable_and_natural():
+    assert LabelMap.from_labels(["10", "2", "1", "0"]).labels == ["0", "1", "2", "10"]
+    assert LabelMap.from_labels(["pos", "neg"]).labels == ["neg", "pos"]
+
+
+def _dataset(counts: dict[str, int]) -> TextDataset:
+    texts, labels = [], []
+    for label, n in counts.items():
+        texts += [f"{label} {i}" for i in range(n)]
+        labels += [label] * n
+    return TextDataset(texts, labels)
+
+
+def test_k_per_class_takes_all_of_a_small_class_and_is_seeded():
+    data = _dataset({"a": 50, "b": 3, "c": 20})
+    s1 = sample_k_per_class(data, 8, seed=7)
+    counts = {c: s1.labels.count(c) for c in "abc"}
+    assert counts == {"a": 8, "b": 3, "c": 8}
+    assert s1.texts == sample_k_per_class(data, 8, seed=7).texts
+    assert s1.texts != sample_k_per_class(data, 8, seed=8).texts
+
+
+def test_label_noise_flips_exact_fraction_to_other_classes():
+    data = _dataset({"a": 40, "b": 40, "c": 20})
+    noisy = inject_label_noise(data, 0.3, seed=1)
+    flipped = [i for i, (x, y) in enumerate(zip(data.labels, noisy.labels, strict=True)) if x != y]
+    assert len(flipped) == 30  # each flip lands on another class, so none is silently kept
+    assert noisy.labels == inject_label_noise(data, 0.3, seed=1).labels
+    assert noisy.texts == data.texts
+
+
+def test_jsonl_roundtrip_of_real_lmbff_split():
+    from conftest import SHARED_DATA
+
+    path = SHARED_DATA / "lmbff_kshot" / "trec" / "16-42" / "train.jsonl"
+    if not path.exists():
+        pytest.skip("shared data not present")
+    data = load_dataset(path)
+    assert len(data) == 96 and len(set(data.labels)) == 6
+    assert data.texts[0] == json.loads(path.read_text().splitlines()[0])["text"]
+
+
+def test_empty_text_can_be_kept_and_is_logged(tmp_path, caplog):
+    path = tmp_path / "e.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "", "label": "y"}\n')
+    with pytest.raises(DataError, match="--allow-empty-text"):
+        load_dataset(path)
+    data = load_dataset(path, allow_empty_text=True)
+    assert data.texts == ["a", ""]
+    assert "e.jsonl, line 2: field 'text' is empty; kept" in caplog.text

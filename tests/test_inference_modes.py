@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+import torch
+from conftest import TINY
+
+from contrafit import ContrafitClassifier
+from contrafit.config import InferenceConfig
+from contrafit.errors import ConfigError
+from contrafit.scoring import Bank, probabilities
+
+
+def test_knn_votes_and_proxy_mixture_by_hand():
+    bank = Bank(
+        train_embeddings=torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]),
+        train_labels=torch.tensor([0, 0, 1]),
+        proxies=torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+    )
+    logits = torch.tensor([[0.0, 0.0]])
+    emb = torch.tensor([[1.0, 0.05]])
+    knn = probabilities(logits, emb, InferenceConfig(mode="knn", knn_k=1), bank)
+    assert knn.tolist() == [[1.0, 0.0]]
+    cfg = InferenceConfig(mode="proxy", head_weight=0.4, proxy_scale=10.0)
+    x = torch.nn.functional.normalize(emb, dim=-1)
+    expected = 0.4 * torch.tensor([[0.5, 0.5]]) + 0.6 * torch.softmax(10 * x @ bank.proxies.T, -1)
+    torch.testing.assert_close(probabilities(logits, emb, cfg, bank), expected)
+    with pytest.raises(ConfigError, match="needs proxies"):
+        probabilities(logits, emb, cfg, Bank(bank.train_embeddings, bank.train_labels))
+
+
+@pytest.mark.parametrize(
+    "recipe, modes", [("proxy-anchor", {"head", "knn", "proxy"}), ("ce", {"head", "knn"})]
+)
+def test_modes_are_saved_and_selectable_at_predict_time(
+    tiny_model_dir, toy_files, tmp_path, recipe, modes
+):
+    clf = ContrafitClassifier(
+        tiny_model_dir, recipe, overrides=[*TINY, "phases.*.epochs=3"], progress=False
+    )
+    clf.fit(toy_files["train"], dev=toy_files["dev"])
+    assert set(clf.available_inference_modes()) == modes
+    clf.save(tmp_path / "m")
+    loaded = ContrafitClassifier.load(tmp_path / "m")
+    for mode in modes:
+        p = loaded.predict_proba(toy_files["test"], inference=mode)
+        np.testing.assert_allclose(
+            p, clf.predict_proba(toy_files["test"], inference=mode), atol=1e-6
+        )
+        np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
+    results = loaded.evaluate_modes(toy_files["test"])
+    assert set(results) == modes

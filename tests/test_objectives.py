@@ -1,0 +1,128 @@
+"""The contract every registered objective must keep, plus reference checks for each one."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from contrafit.config import ModelConfig, ObjectiveConfig
+from contrafit.errors import ConfigError
+from contrafit.modeling import TextClassifier, load_encoder
+from contrafit.objectives import OBJECTIVES, Step, TaskInfo, build_objective
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    encoder, tokenizer = load_encoder(tiny_model_dir)
+    torch.manual_seed(0)
+    model = TextClassifier(encoder, ModelConfig(max_length=16), num_classes=3)
+    return model, tokenizer
+
+
+def _batch(tokenizer, labels):
+    texts = [f"text number {i} about class {y}" for i, y in enumerate(labels)]
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    return {**enc, "labels": torch.tensor(labels)}
+
+
+def _task(model):
+    return TaskInfo(
+        num_classes=3, embedding_dim=model.embedding_dim, class_counts=(3, 2, 1), vocab_size=30522
+    )
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_contract_finite_loss_parts_and_gradient_reaches_encoder(tiny, name):
+    model, tokenizer = tiny
+    objective = build_objective([ObjectiveConfig(name)], _task(model))
+    # class 2 has a single example in the batch: no NaN allowed
+    out = objective(Step(model, _batch(tokenizer, [0, 0, 0, 1, 1, 2])))
+    assert out.loss.dim() == 0 and math.isfinite(out.loss.item())
+    assert name in out.parts
+    model.zero_grad()
+    out.loss.backward()
+    grad = model.encoder.get_input_embeddings().weight.grad
+    assert grad is not None and grad.abs().sum() > 0, "no gradient reached the encoder"
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_contract_missing_field_is_a_clear_error(tiny, name):
+    model, tokenizer = tiny
+    objective = build_objective([ObjectiveConfig(name)], _task(model))
+    if "labels" not in objective.needs.fields:
+        pytest.skip("does not need labels")
+    batch = _batch(tokenizer, [0, 1, 2])
+    del batch["labels"]
+    with pytest.raises(ConfigError, match=r"needs batch field\(s\) \['labels'\]"):
+        objective(Step(model, batch))
+
+
+def test_cross_entropy_matches_reference_with_smoothing_and_balanced_weights(tiny):
+    model, tokenizer = tiny
+    task = _task(model)
+    cfg = ObjectiveConfig(
+        "cross_entropy", params={"label_smoothing": 0.1, "class_weights": "balanced"}
+    )
+    objective = build_objective([cfg], task)
+    batch = _batch(tokenizer, [0, 0, 1, 2])
+    step = Step(model, batch)
+    loss = objective(step).loss
+    weights = torch.tensor([6 / (3 * 3), 6 / (3 * 2), 6 / (3 * 1)])
+    expected = F.cross_entropy(
+        step.outputs.logits, batch["labels"], weight=weights, label_smoothing=0.1
+    )
+    torch.testing.assert_close(loss, expected)
+
+
+def test_weighted_sum_and_one_forward_per_step(tiny):
+    model, tokenizer = tiny
+    calls = []
+    handle = model.encoder.register_forward_hook(lambda *a: calls.append(1))
+    objective = build_objective(
+        [
+            ObjectiveConfig("cross_entropy", weight=0.25),
+            ObjectiveConfig("cross_entropy", weight=0.5),
+        ],
+        _task(model),
+    )
+    out = objective(Step(model, _batch(tokenizer, [0, 1, 2])))
+    handle.remove()
+    assert len(calls) == 1, "every loss term of a step must share one encoder forward"
+    torch.testing.assert_close(out.loss, 0.75 * out.parts["cross_entropy"])
+
+
+def test_unknown_objective_and_argument_are_clear(tiny):
+    model, _ = tiny
+    with pytest.raises(ConfigError, match=r"unknown objective 'nope'; choose one of"):
+        build_objective([ObjectiveConfig("nope")], _task(model))
+    with pytest.raises(ConfigError, match=r"unknown argument\(s\) \['temp'\]"):
+        build_objective([ObjectiveConfig("cross_entropy", params={"temp": 1})], _task(model))
+
+
+def test_epo_combination_trains_the_encoder_and_reports_alphas(tiny):
+    model, tokenizer = tiny
+    configs = [
+        ObjectiveConfig("cross_entropy"),
+        ObjectiveConfig("supcon", params={"part": "pull"}),
+        ObjectiveConfig("supcon", params={"part": "push"}),
+    ]
+    objective = build_objective(configs, _task(model), "epo")
+    out = objective(Step(model, _batch(tokenizer, [0, 0, 1, 1, 2, 2])))
+    alphas = [v.item() for k, v in out.parts.items() if k.startswith("epo_alpha/")]
+    assert len(alphas) == 3 and sum(alphas) == pytest.approx(1.0, abs=1e-6)
+    model.zero_grad()
+    out.loss.backward()
+    assert model.encoder.get_input_embeddings().weight.grad.abs().sum() > 0
+
+
+def test_supcon_parts_sum_to_the_whole_up_to_the_shift(tiny):
+    model, tokenizer = tiny
+    step = Step(model, _batch(tokenizer, [0, 0, 1, 1, 2, 2]))
+    task = _task(model)
+
+    def value(part):
+        return build_objective([ObjectiveConfig("supcon", params={"part": part})], task)(step).loss
+
+    torch.testing.assert_close(value("pull") + value("push") - 2 / 0.3, value("both"))
+    assert value("pull") >= 0 and value("push") >= 0

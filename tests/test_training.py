@@ -1,0 +1,114 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, toy_rows
+
+from contrafit import ContrafitClassifier, load_dataset
+from contrafit.errors import ContrafitError, ModelLoadError
+
+
+def _fit(tiny_model_dir, toy_files, seed=0, overrides=(), log=None):
+    clf = ContrafitClassifier(
+        tiny_model_dir, "ce", seed=seed, overrides=[*TINY, *overrides], progress=False
+    )
+    return clf.fit(toy_files["train"], dev=toy_files["dev"], log=log)
+
+
+def test_ce_lowers_the_loss_and_learns_a_separable_task(tiny_model_dir, toy_files):
+    records = []
+    clf = _fit(tiny_model_dir, toy_files, log=records.append)
+    losses = [r["loss"] for r in records if "loss" in r]
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+    metrics = clf.evaluate(toy_files["test"])
+    assert metrics["accuracy"] >= 0.9, metrics
+    assert set(metrics) >= {"accuracy", "macro_f1", "mcc", "per_class", "confusion_matrix"}
+    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 40
+
+
+def test_same_seed_same_metrics_different_seed_differs(tiny_model_dir, toy_files):
+    a = _fit(tiny_model_dir, toy_files, seed=3, overrides=["phases.*.epochs=2"])
+    b = _fit(tiny_model_dir, toy_files, seed=3, overrides=["phases.*.epochs=2"])
+    c = _fit(tiny_model_dir, toy_files, seed=4, overrides=["phases.*.epochs=2"])
+    pa, pb, pc = (m.predict_proba(toy_files["test"]) for m in (a, b, c))
+    np.testing.assert_array_equal(pa, pb)
+    assert not np.array_equal(pa, pc)
+    assert a.history_[0]["dev_history"] == b.history_[0]["dev_history"]
+
+
+def test_save_load_gives_identical_predictions(tiny_model_dir, toy_files, tmp_path):
+    clf = _fit(tiny_model_dir, toy_files, overrides=["phases.*.epochs=2"])
+    clf.save(tmp_path / "m")
+    assert (tmp_path / "m" / "model.safetensors").exists() and (
+        tmp_path / "m" / "head.safetensors"
+    ).exists()
+    loaded = ContrafitClassifier.load(tmp_path / "m")
+    texts = load_dataset(toy_files["test"]).texts
+    np.testing.assert_array_equal(clf.predict_proba(texts), loaded.predict_proba(texts))
+    assert loaded.predict(texts) == clf.predict(texts) and loaded.classes_ == ["neg", "pos"]
+    emb = loaded.encode(texts[:3])
+    assert emb.shape == (3, 32) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    with pytest.raises(ContrafitError, match="already holds files"):
+        clf.save(tmp_path / "m")
+
+
+def test_load_refuses_incomplete_or_pickled_folders(tiny_model_dir, toy_files, tmp_path):
+    clf = _fit(tiny_model_dir, toy_files, overrides=["phases.*.max_steps=1"])
+    clf.save(tmp_path / "m")
+    (tmp_path / "m" / "head.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match="missing head.safetensors"):
+        ContrafitClassifier.load(tmp_path / "m")
+    clf.save(tmp_path / "p")
+    (tmp_path / "p" / "model.safetensors").rename(tmp_path / "p" / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match="pickled weights are not loaded"):
+        ContrafitClassifier.load(tmp_path / "p")
+    (tmp_path / "c").mkdir()
+    with pytest.raises(ModelLoadError, match="no contrafit.json"):
+        ContrafitClassifier.load(tmp_path / "c")
+
+
+def test_fit_from_python_lists_and_best_epoch_uses_dev(tiny_model_dir):
+    rows = toy_rows(12, seed=5)
+    dev = toy_rows(6, seed=6)
+    from contrafit.data import TextDataset
+
+    clf = ContrafitClassifier(tiny_model_dir, "ce", seed=1, overrides=TINY, progress=False)
+    clf.fit(
+        [r["text"] for r in rows],
+        [r["label"] for r in rows],
+        dev=TextDataset([r["text"] for r in dev], [r["label"] for r in dev]),
+    )
+    history = clf.history_[0]
+    assert len(history["dev_history"]) == 12
+    best = max(history["dev_history"], key=lambda h: (h["accuracy"], -h["loss"]))
+    assert history["best_epoch"] == best["epoch"]
+    # the kept weights are the best epoch's: re-scoring dev reproduces its accuracy
+    again = clf.evaluate(TextDataset([r["text"] for r in dev], [r["label"] for r in dev]))
+    assert again["accuracy"] == pytest.approx(best["accuracy"])
+
+
+def test_frozen_encoder_is_not_updated(tiny_model_dir, toy_files):
+    clf = ContrafitClassifier(
+        tiny_model_dir,
+        "ce",
+        overrides=[*TINY, "phases.0.freeze=[encoder]", "phases.*.epochs=1"],
+        progress=False,
+    )
+    from contrafit.modeling import load_encoder
+
+    before, _ = load_encoder(tiny_model_dir)
+    clf.fit(toy_files["train"])
+    after = clf.model_.encoder.state_dict()
+    for k, v in before.state_dict().items():
+        torch.testing.assert_close(after[k].cpu(), v)
+
+
+def test_predict_before_fit_is_a_clear_error():
+    with pytest.raises(ContrafitError, match="not trained yet"):
+        ContrafitClassifier("default", "ce").predict(["x"])
+
+
+def test_history_is_json_serialisable(tiny_model_dir, toy_files):
+    clf = _fit(tiny_model_dir, toy_files, overrides=["phases.*.epochs=1"])
+    json.dumps(clf.history_)

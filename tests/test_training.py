@@ -112,3 +112,15 @@ def test_predict_before_fit_is_a_clear_error():
 def test_history_is_json_serialisable(tiny_model_dir, toy_files):
     clf = _fit(tiny_model_dir, toy_files, overrides=["phases.*.epochs=1"])
     json.dumps(clf.history_)
+
+
+def test_mlp_head_and_cls_pooling_learn_too(tiny_model_dir, toy_files):
+    clf = ContrafitClassifier(
+        tiny_model_dir,
+        "ce",
+        overrides=[*TINY, "model.head=mlp", "model.pooling=cls"],
+        progress=False,
+    )
+    clf.fit(toy_files["train"], dev=toy_files["dev"])
+    assert isinstance(clf.model_.head[2], torch.nn.GELU)  # the mlp head is really in use
+    assert clf.evaluate(toy_files["test"])["accuracy"] >= 0.9

@@ -219,6 +219,8 @@ def _csv(value: str, cast=str) -> list:
 
 def cmd_bench(args) -> None:
     from contrafit.bench import markdown, plan, run_grid, summarize
+    from contrafit.bench.compare import comparisons, comparisons_markdown
+    from contrafit.bench.report import inference_markdown
     from contrafit.io import atomic_write_json, atomic_write_text
 
     cells = plan(
@@ -234,15 +236,18 @@ def cmd_bench(args) -> None:
     results = run_grid(cells, args.data_root, out, args.model, args.overrides)
     wall = time.perf_counter() - start
     rows = summarize(results)
+    paired = comparisons(results, baselines=["ce", "setfit"])
     atomic_write_json(
-        out / "results.json", {"cells": results, "summary": rows, "wall_seconds": wall}
+        out / "results.json",
+        {"cells": results, "summary": rows, "paired": paired, "wall_seconds": wall},
     )
     notes = [
         f"Model: {args.model or 'default (all-MiniLM-L6-v2, offline)'}; data root `{args.data_root}`; "
         f"seeds {args.seeds}; {len(cells)} cells; this invocation took {wall:.0f} s "
         "(finished cells are reused, not re-run).",
     ]
-    report = markdown(rows, "contrafit few-shot benchmark", notes)
+    extra = comparisons_markdown(paired) + inference_markdown(results)
+    report = markdown(rows, "contrafit few-shot benchmark", notes, extra)
     atomic_write_text(out / "report.md", report)
     print(report)
 

@@ -31,7 +31,34 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def markdown(rows: list[dict[str, Any]], title: str, notes: list[str] = ()) -> str:
+def inference_markdown(results: list[dict[str, Any]]) -> list[str]:
+    """Mean accuracy of each inference mode per recipe (modes scored on the same trained models)."""
+    by: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in results:
+        for mode, acc in r.get("accuracy_by_inference", {}).items():
+            by[(r["recipe"], mode)].append(acc)
+    if not by:
+        return []
+    modes = sorted({m for _, m in by})
+    recipes = list(dict.fromkeys(r for r, _ in by))
+    out = [
+        "",
+        "## Inference modes: mean accuracy (%) over all cells, same trained models",
+        "",
+        "| recipe | " + " | ".join(modes) + " |",
+        "|---" * (len(modes) + 1) + "|",
+    ]
+    for rec in recipes:
+        vals = [
+            f"{100 * statistics.fmean(by[(rec, m)]):.1f}" if (rec, m) in by else "–" for m in modes
+        ]
+        out.append(f"| {rec} | " + " | ".join(vals) + " |")
+    return out
+
+
+def markdown(
+    rows: list[dict[str, Any]], title: str, notes: list[str] = (), extra: list[str] = ()
+) -> str:
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     recipes = list(dict.fromkeys(r["recipe"] for r in rows))
     by = {(r["task"], r["recipe"]): r for r in rows if r["noise"] == 0.0}
@@ -65,4 +92,5 @@ def markdown(rows: list[dict[str, Any]], title: str, notes: list[str] = ()) -> s
             f"| {r['mcc_mean']:.3f} | {r['worst_seed']} ({100 * r['worst_accuracy']:.1f}) "
             f"| {r['train_seconds_median']:.1f} | {r['predict_seconds_median']:.1f} |"
         )
+    out += list(extra)
     return "\n".join(out) + "\n"

@@ -204,3 +204,48 @@ def test_proxies_are_trained_with_their_own_lr(name):
     groups = obj.param_groups(lr=1e-5)
     assert len(groups) == 1 and groups[0]["lr"] == 0.05
     assert {id(p) for p in groups[0]["params"]} == {id(p) for p in obj.parameters()}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_n_pairs_matches_sohn(dtype):
+    """Sohn 2016: one (anchor, positive) pair per class; softmax over the anchor's similarity
+    with every pair's positive, the true positive as target; mean over pairs. PML's dot product
+    normalises the embeddings (cosine)."""
+    z = _emb(dtype)
+    obj = _objective("n_pairs", z)
+    y = LABELS.tolist()
+    pairs = []
+    for c in sorted(set(y)):
+        members = [i for i in range(6) if y[i] == c]
+        if len(members) > 1:
+            pairs.append((members[0], members[1]))
+    anchors = z[[a for a, _ in pairs]]
+    positives = z[[p for _, p in pairs]]
+    expected = F.cross_entropy(_cos(anchors, positives), torch.arange(len(pairs)))
+    torch.testing.assert_close(obj(_fixed_step(z)).loss, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "supcon",
+        "proxy_anchor",
+        "proxy_nca",
+        "soft_triple",
+        "triplet",
+        "n_pairs",
+        "multi_similarity",
+        "nt_xent",
+    ],
+)
+def test_autocast_gives_the_fp32_value_of_the_same_embeddings(name):
+    """Under bf16 autocast the losses compute in fp32: the value equals the fp32 loss of the
+    (bf16-rounded) embeddings the encoder produced, which the fp32 reference tests pin down."""
+    z32 = _emb(torch.float32)
+    obj = _objective(name, z32, **({"mining": "all"} if name == "triplet" else {}))
+    zb = z32.to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = obj(_fixed_step(zb)).loss
+    plain = obj(_fixed_step(zb.float())).loss
+    assert under_autocast.dtype == torch.float32
+    torch.testing.assert_close(under_autocast, plain, rtol=1e-5, atol=1e-6)

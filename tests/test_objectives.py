@@ -126,3 +126,22 @@ def test_supcon_parts_sum_to_the_whole_up_to_the_shift(tiny):
 
     torch.testing.assert_close(value("pull") + value("push") - 2 / 0.3, value("both"))
     assert value("pull") >= 0 and value("push") >= 0
+
+
+@pytest.mark.parametrize("name", ["proxy_anchor", "proxy_nca", "soft_triple"])
+def test_proxies_are_in_the_optimizer_and_move(tiny, name):
+    from contrafit.config import PhaseConfig
+    from contrafit.training.optim import build_optimizer
+
+    model, tokenizer = tiny
+    objective = build_objective([ObjectiveConfig(name, params={"proxy_lr": 0.05})], _task(model))
+    phase = PhaseConfig(name="p", objectives=[ObjectiveConfig(name)], lr=1e-5)
+    optimizer = build_optimizer(model, objective, phase)
+    proxy_params = {id(p) for p in objective.parameters()}
+    groups = [g for g in optimizer.param_groups if {id(p) for p in g["params"]} & proxy_params]
+    assert len(groups) == 1 and groups[0]["lr"] == 0.05
+    before = [p.detach().clone() for p in objective.parameters()]
+    objective(Step(model, _batch(tokenizer, [0, 0, 1, 1, 2, 2]))).loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    assert any(not torch.equal(b, p) for b, p in zip(before, objective.parameters(), strict=True))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
+
 from contrafit.errors import ConfigError
 from contrafit.objectives.base import LossOutput, Needs, Objective, Step, TaskInfo
 from contrafit.objectives.functional import supcon_terms
@@ -36,7 +38,10 @@ class SupCon(Objective):
         )
 
     def compute(self, step: Step) -> LossOutput:
-        pull, push = supcon_terms(step.outputs.embeddings, step.batch["labels"], self.temperature)
+        emb = step.outputs.embeddings
+        # similarities in fp32: under autocast z·zᵀ would run in bf16, too coarse at τ = 0.1
+        with torch.autocast(device_type=emb.device.type, enabled=False):
+            pull, push = supcon_terms(emb, step.batch["labels"], self.temperature)
         if self.part == "both":
             return LossOutput(pull + push, {"pull": pull, "push": push})
         # alone, each part is shifted by 1/τ to be ≥ 0 (as EPO needs); gradients are unchanged:

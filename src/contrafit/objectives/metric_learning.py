@@ -1,6 +1,7 @@
 """Distance-metric-learning losses from pytorch-metric-learning, as objectives on pooled embeddings.
 
-PML's losses L2-normalise embeddings themselves (cosine similarity). Proxy and centre parameters are
+PML's losses measure similarity or distance on L2-normalised embeddings (its distances normalise
+by default, N-pairs' dot product included). Proxy and centre parameters are
 submodules of the objective, so the optimizer trains them, with their own learning rate
 (``proxy_lr``) as the Proxy-Anchor authors do.
 """

@@ -20,6 +20,8 @@ class Encoded:
     token_type_ids: list[list[int]] | None
     labels: list[int] | None
     pad_id: int
+    # word index of each token (-1 for special tokens), for word-level noise; None if unknown
+    word_ids: list[list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -39,11 +41,16 @@ def encode(
         padding=False,
         return_attention_mask=False,
     )
+    try:  # fast tokenizers know which word each token came from
+        word_ids = [[-1 if w is None else w for w in enc.word_ids(i)] for i in range(len(data))]
+    except (ValueError, AttributeError):
+        word_ids = None
     return Encoded(
         input_ids=enc["input_ids"],
         token_type_ids=enc.get("token_type_ids"),
         labels=label_ids,
         pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        word_ids=word_ids,
     )
 
 
@@ -54,15 +61,20 @@ def collate(encoded: Encoded, indices: Sequence[int]) -> dict[str, torch.Tensor]
     input_ids = torch.full((n, width), encoded.pad_id, dtype=torch.long)
     attention_mask = torch.zeros((n, width), dtype=torch.long)
     token_types = torch.zeros((n, width), dtype=torch.long) if encoded.token_type_ids else None
+    word_ids = torch.full((n, width), -1, dtype=torch.long) if encoded.word_ids else None
     for row, i in enumerate(indices):
         ids = encoded.input_ids[i]
         input_ids[row, : len(ids)] = torch.tensor(ids)
         attention_mask[row, : len(ids)] = 1
         if token_types is not None:
             token_types[row, : len(ids)] = torch.tensor(encoded.token_type_ids[i])
+        if word_ids is not None:
+            word_ids[row, : len(ids)] = torch.tensor(encoded.word_ids[i])
     batch = {"input_ids": input_ids, "attention_mask": attention_mask}
     if token_types is not None:
         batch["token_type_ids"] = token_types
+    if word_ids is not None:
+        batch["word_ids"] = word_ids
     if encoded.labels is not None:
         batch["labels"] = torch.tensor([encoded.labels[i] for i in indices], dtype=torch.long)
     batch["index"] = torch.tensor(list(indices), dtype=torch.long)

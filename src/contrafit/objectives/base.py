@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import torch
 from torch import nn
@@ -52,6 +53,10 @@ class TaskInfo:
     embedding_dim: int
     class_counts: tuple[int, ...]
     vocab_size: int
+    seed: int = 0  # seeds the objective's own noise (masking, deletion)
+    tokenizer: Any = None
+    encoder_config: Any = None
+    model_path: str | None = None  # the encoder's folder, to reuse a checkpoint's own heads
 
 
 class Step:
@@ -94,6 +99,10 @@ class Objective(nn.Module):
         """(classes, dim) learned class representatives for proxy inference, if this has any."""
         return None
 
+    def bind(self, model: TextClassifier) -> None:
+        """Called once before the optimizer is built: tie parameters to the model (e.g. an MLM
+        decoder to the word embeddings). Shared parameters are optimised once, with the model's."""
+
 
 class WeightedSum(Objective):
     """Σ wᵢ·Lᵢ over named objectives; parts are logged as ``name/part``."""
@@ -112,6 +121,10 @@ class WeightedSum(Objective):
 
     def class_proxies(self) -> torch.Tensor | None:
         return next((p for o in self.terms.values() if (p := o.class_proxies()) is not None), None)
+
+    def bind(self, model: TextClassifier) -> None:
+        for obj in self.terms.values():
+            obj.bind(model)
 
     def compute(self, step: Step) -> LossOutput:
         total, parts = 0.0, {}

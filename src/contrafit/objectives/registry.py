@@ -9,6 +9,8 @@ from contrafit.errors import ConfigError
 from contrafit.objectives.base import Objective, TaskInfo, WeightedSum
 from contrafit.objectives.contrastive import SupCon
 from contrafit.objectives.cross_entropy import CrossEntropy
+from contrafit.objectives.denoising import DenoisingAutoEncoder
+from contrafit.objectives.masked_lm import MaskedLM
 from contrafit.objectives.metric_learning import (
     MultiSimilarity,
     NPairs,
@@ -30,6 +32,8 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "n_pairs": NPairs,
     "multi_similarity": MultiSimilarity,
     "nt_xent": NTXent,
+    "masked_lm": MaskedLM,
+    "dae": DenoisingAutoEncoder,
 }
 
 

@@ -35,7 +35,13 @@ def build_optimizer(
             {"params": decay, "lr": lr, "weight_decay": phase.weight_decay},
             {"params": no_decay, "lr": lr, "weight_decay": 0.0},
         ]
-    groups += [{"weight_decay": 0.0, **g} for g in objective.param_groups(phase.lr)]
+    seen = {id(p) for g in groups for p in g["params"]}
+    frozen = {id(p) for p in model.parameters() if not p.requires_grad}
+    for g in objective.param_groups(phase.lr):
+        # tied weights (an MLM decoder = the word embeddings) live in the model's group already
+        params = [p for p in g["params"] if id(p) not in seen and id(p) not in frozen]
+        seen.update(id(p) for p in params)
+        groups.append({"weight_decay": 0.0, **g, "params": params})
     groups = [g for g in groups if g["params"]]
     for g in groups:
         g["initial_lr"] = g["lr"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -16,7 +16,7 @@ from contrafit.data.labels import LabelMap
 from contrafit.data.loading import TextDataset
 from contrafit.errors import ConfigError
 from contrafit.inference import run_inference
-from contrafit.modeling.encoder import load_encoder
+from contrafit.modeling.encoder import load_encoder, resolve_model_path
 from contrafit.modeling.model import TextClassifier
 from contrafit.objectives.base import TaskInfo
 from contrafit.objectives.registry import build_objective
@@ -82,11 +82,18 @@ def train(
         embedding_dim=model.embedding_dim,
         class_counts=tuple(counts[i] for i in range(len(label_map))),
         vocab_size=len(tokenizer),
+        seed=config.seed,
+        tokenizer=tokenizer,
+        encoder_config=encoder.config,
+        model_path=resolve_model_path(config.recipe.model.name_or_path),
     )
     results, proxies = [], None
     for i, phase in enumerate(config.recipe.phases):
         seed_everything(config.seed + i)
-        objective = build_objective(phase.objectives, task, phase.combine)
+        objective = build_objective(
+            phase.objectives, replace(task, seed=config.seed + i), phase.combine
+        )
+        objective.bind(model)
         data: Encoded = labeled if phase.data == "labeled" else unlabeled_enc
         if "labels" in objective.needs.fields and data.labels is None:
             raise ConfigError(

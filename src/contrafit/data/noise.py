@@ -17,7 +17,7 @@ def delete_words(
     """TSDAE deletion noise: drop each *word* (all its word pieces) with probability ``ratio``,
     keeping at least one word and every special token (``word_ids`` = -1). Returns re-padded
     (ids, mask)."""
-    rows, masks = [], []
+    rows = []
     for ids, mask, words in zip(input_ids, attention_mask.bool(), word_ids, strict=True):
         n_words = int(words.max().item()) + 1 if (words >= 0).any() else 0
         keep_word = torch.rand(n_words, generator=generator) >= ratio

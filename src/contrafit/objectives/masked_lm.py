@@ -51,7 +51,7 @@ def _load_checkpoint_head(head: nn.Module, prefix: str, model_path: str | None) 
             state.update(
                 {
                     k[len(prefix) + 1 :]: f.get_tensor(k)
-                    for k in f.keys()
+                    for k in f.keys()  # noqa: SIM118 - safe_open is not a dict
                     if k.startswith(prefix + ".")
                 }
             )

@@ -23,19 +23,26 @@ def tiny(tiny_model_dir):
 def _batch(tokenizer, labels):
     texts = [f"text number {i} about class {y}" for i, y in enumerate(labels)]
     enc = tokenizer(texts, padding=True, return_tensors="pt")
-    return {**enc, "labels": torch.tensor(labels)}
+    word_ids = [[-1 if w is None else w for w in enc.word_ids(i)] for i in range(len(texts))]
+    return {**enc, "labels": torch.tensor(labels), "word_ids": torch.tensor(word_ids)}
 
 
-def _task(model):
+def _task(model, tokenizer=None):
     return TaskInfo(
-        num_classes=3, embedding_dim=model.embedding_dim, class_counts=(3, 2, 1), vocab_size=30522
+        num_classes=3,
+        embedding_dim=model.embedding_dim,
+        class_counts=(3, 2, 1),
+        vocab_size=30522,
+        tokenizer=tokenizer,
+        encoder_config=model.encoder.config,
     )
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
 def test_contract_finite_loss_parts_and_gradient_reaches_encoder(tiny, name):
     model, tokenizer = tiny
-    objective = build_objective([ObjectiveConfig(name)], _task(model))
+    objective = build_objective([ObjectiveConfig(name)], _task(model, tokenizer))
+    objective.bind(model)
     # class 2 has a single example in the batch: no NaN allowed
     out = objective(Step(model, _batch(tokenizer, [0, 0, 0, 1, 1, 2])))
     assert out.loss.dim() == 0 and math.isfinite(out.loss.item())
@@ -49,7 +56,7 @@ def test_contract_finite_loss_parts_and_gradient_reaches_encoder(tiny, name):
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
 def test_contract_missing_field_is_a_clear_error(tiny, name):
     model, tokenizer = tiny
-    objective = build_objective([ObjectiveConfig(name)], _task(model))
+    objective = build_objective([ObjectiveConfig(name)], _task(model, tokenizer))
     if "labels" not in objective.needs.fields:
         pytest.skip("does not need labels")
     batch = _batch(tokenizer, [0, 1, 2])

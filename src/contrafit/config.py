@@ -75,6 +75,13 @@ class PhaseConfig:
     data: Literal["labeled", "unlabeled"] = field(
         default="labeled", metadata={"help": "labeled examples, or unlabeled task text"}
     )
+    augment: Literal["none", "imbalance", "extra"] = field(
+        default="none",
+        metadata={
+            "help": "labeled phases: imbalance correction with stop-word-deletion copies "
+            "(imbalance: max_ratio 4, extra: max_ratio 20; min_ratio 1.5)"
+        },
+    )
     epochs: int = field(default=1, metadata={"help": "passes over the phase's data"})
     max_steps: int | None = field(default=None, metadata={"help": "stop after this many steps"})
     batch_size: int = 16

@@ -20,6 +20,7 @@ from contrafit.objectives.metric_learning import (
     SoftTriple,
     Triplet,
 )
+from contrafit.objectives.pairs import CosinePairs
 from contrafit.objectives.pareto import combine
 
 OBJECTIVES: dict[str, type[Objective]] = {
@@ -34,6 +35,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "nt_xent": NTXent,
     "masked_lm": MaskedLM,
     "dae": DenoisingAutoEncoder,
+    "cosine_pairs": CosinePairs,
 }
 
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from contrafit.config import RunConfig
+from contrafit.data.augment import PRESETS, correct_imbalance
 from contrafit.data.batching import Encoded, encode
 from contrafit.data.labels import LabelMap
 from contrafit.data.loading import TextDataset
@@ -95,6 +96,12 @@ def train(
         )
         objective.bind(model)
         data: Encoded = labeled if phase.data == "labeled" else unlabeled_enc
+        if phase.augment != "none":
+            if phase.data != "labeled":
+                raise ConfigError(f"phase '{phase.name}': augment needs data: labeled")
+            max_ratio, min_ratio = PRESETS[phase.augment]
+            grown = correct_imbalance(train_data, config.seed + i, max_ratio, min_ratio)
+            data = encode(grown, tokenizer, max_len, label_map.encode(grown.labels))
         if "labels" in objective.needs.fields and data.labels is None:
             raise ConfigError(
                 f"phase '{phase.name}': its objectives need labels but the phase reads "

@@ -7,6 +7,7 @@ from conftest import TINY, toy_rows
 
 from contrafit import ContrafitClassifier, load_dataset
 from contrafit.errors import ContrafitError, ModelLoadError
+from contrafit.modeling import load_encoder
 
 
 def _fit(tiny_model_dir, toy_files, seed=0, overrides=(), log=None):
@@ -89,16 +90,10 @@ def test_fit_from_python_lists_and_best_epoch_uses_dev(tiny_model_dir):
 
 
 def test_frozen_encoder_is_not_updated(tiny_model_dir, toy_files):
-    clf = ContrafitClassifier(
-        tiny_model_dir,
-        "ce",
-        overrides=[*TINY, "phases.0.freeze=[encoder]", "phases.*.epochs=1"],
-        progress=False,
+    clf = _fit(
+        tiny_model_dir, toy_files, overrides=["phases.0.freeze=[encoder]", "phases.*.epochs=1"]
     )
-    from contrafit.modeling import load_encoder
-
     before, _ = load_encoder(tiny_model_dir)
-    clf.fit(toy_files["train"])
     after = clf.model_.encoder.state_dict()
     for k, v in before.state_dict().items():
         torch.testing.assert_close(after[k].cpu(), v)
@@ -115,12 +110,6 @@ def test_history_is_json_serialisable(tiny_model_dir, toy_files):
 
 
 def test_mlp_head_and_cls_pooling_learn_too(tiny_model_dir, toy_files):
-    clf = ContrafitClassifier(
-        tiny_model_dir,
-        "ce",
-        overrides=[*TINY, "model.head=mlp", "model.pooling=cls"],
-        progress=False,
-    )
-    clf.fit(toy_files["train"], dev=toy_files["dev"])
+    clf = _fit(tiny_model_dir, toy_files, overrides=["model.head=mlp", "model.pooling=cls"])
     assert isinstance(clf.model_.head[2], torch.nn.GELU)  # the mlp head is really in use
     assert clf.evaluate(toy_files["test"])["accuracy"] >= 0.9

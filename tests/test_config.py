@@ -63,3 +63,8 @@ def test_yaml_recipe_file_with_unknown_phase_key(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"phases\[0\]: unknown key\(s\) \['epoch'\]"):
         build_run_config(str(path))
+
+
+def test_augment_on_unlabeled_phase_is_refused_before_training():
+    with pytest.raises(ConfigError, match="augment: imbalance needs data: labeled"):
+        build_run_config("dae-ft", overrides=["phases.dae.augment=imbalance"])

@@ -139,10 +139,7 @@ class ContrafitClassifier:
         """Class probabilities, shape (n, classes), columns in the order of ``classes_``.
         ``inference`` (head, proxy, knn) overrides the mode saved with the model."""
         logits, emb = self._forward(X, text_pairs)
-        cfg = self.config.inference
-        if inference is not None:
-            cfg = from_plain(InferenceConfig, {**to_plain(cfg), "mode": inference}, "inference")
-        return probabilities(logits, emb, cfg, self.bank_).numpy()
+        return probabilities(logits, emb, self._inference(inference), self.bank_).numpy()
 
     def predict(
         self, X: Inputs, text_pairs: Sequence[str] | None = None, inference: str | None = None
@@ -159,6 +156,14 @@ class ContrafitClassifier:
             emb = torch.nn.functional.normalize(emb, dim=-1)
         return emb.numpy()
 
+    def _inference(self, mode: str | None) -> InferenceConfig:
+        """The saved inference settings, with ``mode`` (validated) in place of the saved one."""
+        if mode is None:
+            return self.config.inference
+        return from_plain(
+            InferenceConfig, {**to_plain(self.config.inference), "mode": mode}, "inference"
+        )
+
     def available_inference_modes(self) -> list[str]:
         if self.bank_ is None:
             return ["head"]
@@ -171,10 +176,8 @@ class ContrafitClassifier:
         logits, emb = self._forward(dataset)
         out = {}
         for mode in self.available_inference_modes():
-            cfg = from_plain(
-                InferenceConfig, {**to_plain(self.config.inference), "mode": mode}, "inference"
-            )
-            y_pred = probabilities(logits, emb, cfg, self.bank_).argmax(-1).tolist()
+            proba = probabilities(logits, emb, self._inference(mode), self.bank_)
+            y_pred = proba.argmax(-1).tolist()
             out[mode] = full_report(y_true, y_pred, self.classes_)
         return out
 

@@ -108,6 +108,8 @@ class PhaseConfig:
             raise ConfigError(f"phase '{self.name}': lr must be > 0, got {self.lr}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"phase '{self.name}': warmup_ratio must be in [0, 1)")
+        if self.augment != "none" and self.data != "labeled":
+            raise ConfigError(f"phase '{self.name}': augment: {self.augment} needs data: labeled")
 
 
 @dataclass

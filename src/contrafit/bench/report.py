@@ -43,16 +43,16 @@ def inference_markdown(results: list[dict[str, Any]]) -> list[str]:
     recipes = list(dict.fromkeys(r for r, _ in by))
     out = [
         "",
-        "## Inference modes: mean accuracy (%) over all cells, same trained models",
+        "## Inference modes: mean accuracy (%), each mode scored on the same trained models",
         "",
-        "| recipe | " + " | ".join(modes) + " |",
-        "|---" * (len(modes) + 1) + "|",
+        "| recipe | cells | " + " | ".join(modes) + " |",
+        "|---" * (len(modes) + 2) + "|",
     ]
     for rec in recipes:
         vals = [
             f"{100 * statistics.fmean(by[(rec, m)]):.1f}" if (rec, m) in by else "–" for m in modes
         ]
-        out.append(f"| {rec} | " + " | ".join(vals) + " |")
+        out.append(f"| {rec} | {len(by[(rec, 'head')])} | " + " | ".join(vals) + " |")
     return out
 
 

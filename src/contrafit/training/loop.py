@@ -120,7 +120,9 @@ def run_phase(
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{out.loss.item():.4f}", refresh=False)  # redraws follow mininterval
+            bar.set_postfix(
+                loss=f"{out.loss.item():.4f}", refresh=False
+            )  # redraws follow mininterval
             rt.log(
                 {
                     "phase": phase.name,

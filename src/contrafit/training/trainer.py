@@ -97,8 +97,6 @@ def train(
         objective.bind(model)
         data: Encoded = labeled if phase.data == "labeled" else unlabeled_enc
         if phase.augment != "none":
-            if phase.data != "labeled":
-                raise ConfigError(f"phase '{phase.name}': augment needs data: labeled")
             max_ratio, min_ratio = PRESETS[phase.augment]
             grown = correct_imbalance(train_data, config.seed + i, max_ratio, min_ratio)
             data = encode(grown, tokenizer, max_len, label_map.encode(grown.labels))
@@ -108,7 +106,8 @@ def train(
                 "unlabeled text; set data: labeled"
             )
         results.append(run_phase(model, objective, phase, data, dev, rt, seed=config.seed + i))
-        proxies = objective.class_proxies() if objective.class_proxies() is not None else proxies
+        phase_proxies = objective.class_proxies()
+        proxies = phase_proxies if phase_proxies is not None else proxies
     return Trained(model, tokenizer, label_map, results, build_bank(labeled, proxies, model, rt))
 
 

@@ -48,7 +48,6 @@ def plan(
     seeds: list[int],
     shots: list[int] = (16,),
     noise: list[float] = (0.0,),
-    peers: tuple[str, ...] = (),
 ) -> list[Cell]:
     root = Path(root)
     if not root.is_dir():
@@ -58,8 +57,6 @@ def plan(
         f"unknown task {t!r} (in {root}: {', '.join(known)})" for t in tasks if t not in known
     ]
     for r in recipes:
-        if r in peers:
-            continue
         try:
             recipe_plain(r)
         except ConfigError as e:

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import TINY
 
 from contrafit import ContrafitClassifier
@@ -37,11 +38,12 @@ def test_word_deletion_is_seeded_keeps_specials_and_deletes_whole_words():
 def test_complementary_masks_never_overlap_and_cover_the_share():
     maskable = torch.ones(64, 100, dtype=torch.bool)
     maskable[:, :1] = False
-    a, b = complementary_masks(maskable, 0.15, _gen(0))
+    a, b = complementary_masks(maskable, 0.7, _gen(0))
     assert not (a & b).any() and not a[:, 0].any() and not b[:, 0].any()
-    assert a.float().sum() / maskable.sum() == pytest.approx(0.15, abs=0.01)
-    assert b.float().sum() / maskable.sum() == pytest.approx(0.15, abs=0.01)
-    a2, _ = complementary_masks(maskable, 0.15, _gen(0))
+    assert a.float().sum() / maskable.sum() == pytest.approx(0.35, abs=0.01)
+    assert b.float().sum() / maskable.sum() == pytest.approx(0.35, abs=0.01)
+    assert (a | b).float().sum() / maskable.sum() == pytest.approx(0.7, abs=0.01)
+    a2, _ = complementary_masks(maskable, 0.7, _gen(0))
     assert torch.equal(a, a2)
 
 
@@ -147,3 +149,42 @@ def test_phases_hand_the_model_on(tiny_model_dir, toy_files, monkeypatch):
             assert torch.equal(starts[i], ends[i - 1]), (
                 f"phase {i} did not start where {i - 1} ended"
             )
+
+
+def test_cmlm_views_hide_disjoint_tokens_and_predict_only_hidden_ones(tiny_model_dir):
+    encoder, tokenizer = load_encoder(tiny_model_dir)
+    task = TaskInfo(2, 32, (1, 1), len(tokenizer), 0, tokenizer, encoder.config, tiny_model_dir)
+    cmlm = build_objective([ObjectiveConfig("cmlm")], task).terms["cmlm"]
+    texts = [" ".join(f"word{j}" for j in range(60))] * 40
+    enc = tokenizer(texts, return_tensors="pt")
+    inputs, mask, labels = cmlm.views(enc["input_ids"], enc["attention_mask"])
+    n = len(texts)
+    hidden = inputs == tokenizer.mask_token_id
+    assert not (hidden[:n] & hidden[n:]).any(), "the two views hide overlapping positions"
+    maskable = enc["attention_mask"].bool() & ~torch.isin(
+        enc["input_ids"], torch.tensor(tokenizer.all_special_ids)
+    )
+    share = (hidden[:n] | hidden[n:]).sum() / maskable.sum()
+    assert share == pytest.approx(0.7, abs=0.02)
+    targets = labels != -100
+    assert not (targets & ~hidden).any(), "an MLM target is visible in its own view"
+    assert targets[:n].sum() / maskable.sum() == pytest.approx(0.15, abs=0.02)
+    assert torch.equal(labels[targets], enc["input_ids"].repeat(2, 1)[targets])
+    assert torch.equal(mask, enc["attention_mask"].repeat(2, 1))
+
+
+def test_cmlm_contrastive_term_is_infonce_between_the_two_views():
+    """PML's NT-Xent with pair ids 0..n-1 twice equals SimCLR's loss written from scratch."""
+    from pytorch_metric_learning.losses import NTXentLoss
+
+    torch.manual_seed(0)
+    a, b = torch.randn(5, 8, dtype=torch.float64), torch.randn(5, 8, dtype=torch.float64)
+    z = F.normalize(torch.cat([a, b]), dim=-1)
+    tau, n = 0.05, 5
+    sim = z @ z.T / tau
+    sim.fill_diagonal_(float("-inf"))
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    # each anchor: its partner against every other embedding except itself (SimCLR, 2n anchors)
+    reference = F.cross_entropy(sim, partner)
+    got = NTXentLoss(temperature=tau)(torch.cat([a, b]), torch.arange(n).repeat(2))
+    assert got.item() == pytest.approx(reference.item(), rel=1e-6)

@@ -58,12 +58,13 @@ def mlm_mask(
 
 
 def complementary_masks(
-    maskable: torch.Tensor, mask_prob: float, generator: torch.Generator
+    maskable: torch.Tensor, share: float, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two masks over the maskable positions that never overlap, each covering ``mask_prob`` of
-    them in expectation (one uniform draw per position: u < p for the first, u ≥ 1-p for the
-    second; needs p ≤ 0.5)."""
-    if not 0.0 < mask_prob <= 0.5:
-        raise ValueError(f"complementary masks need 0 < mask_prob <= 0.5, got {mask_prob}")
+    """Complementary random masking (CRM, Luo et al. 2021): two masks over the maskable positions
+    that never overlap and together cover ``share`` of them in expectation, half each. One uniform
+    draw per position: u < share/2 goes to the first mask, share/2 <= u < share to the second;
+    the rest stay visible in both views."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"complementary masks need 0 < share <= 1, got {share}")
     u = torch.rand(maskable.shape, generator=generator)
-    return (u < mask_prob) & maskable, (u >= 1.0 - mask_prob) & maskable
+    return (u < share / 2) & maskable, (u >= share / 2) & (u < share) & maskable

@@ -94,14 +94,22 @@ class MaskedLM(Objective):
         )
         inputs, labels = inputs.to(ids.device), labels.to(ids.device)
         tokens, pooled = step.model.embed(inputs, mask, step.batch.get("token_type_ids"))
+        loss, accuracy = self.token_loss(tokens, labels)
+        return loss, accuracy, pooled
+
+    def token_loss(
+        self, tokens: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-entropy of the MLM head at the labelled positions (-100 elsewhere), and its
+        accuracy. A batch without targets gives a zero that keeps the graph."""
         where = labels != -100
         if not where.any():
             zero = tokens.sum() * 0.0
-            return zero, zero.detach(), pooled
+            return zero, zero.detach()
         logits = self.head(tokens[where]).float()  # only masked positions: (n_masked, vocab)
         target = labels[where]
         accuracy = (logits.argmax(-1) == target).float().mean().detach()
-        return F.cross_entropy(logits, target), accuracy, pooled
+        return F.cross_entropy(logits, target), accuracy
 
     def compute(self, step: Step) -> LossOutput:
         loss, accuracy, _ = self.masked_loss(step)

@@ -7,6 +7,7 @@ import inspect
 from contrafit.config import ObjectiveConfig
 from contrafit.errors import ConfigError
 from contrafit.objectives.base import Objective, TaskInfo, WeightedSum
+from contrafit.objectives.cmlm import ContrastiveMaskedLM
 from contrafit.objectives.contrastive import SupCon
 from contrafit.objectives.cross_entropy import CrossEntropy
 from contrafit.objectives.denoising import DenoisingAutoEncoder
@@ -34,6 +35,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "multi_similarity": MultiSimilarity,
     "nt_xent": NTXent,
     "masked_lm": MaskedLM,
+    "cmlm": ContrastiveMaskedLM,
     "dae": DenoisingAutoEncoder,
     "cosine_pairs": CosinePairs,
 }

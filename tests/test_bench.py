@@ -1,9 +1,11 @@
 import json
 
 import pytest
+from conftest import TINY, toy_rows, write_jsonl
 
-from contrafit.bench import plan, summarize
+from contrafit.bench import TaskSource, build_grid, plan, read_grid_file, summarize
 from contrafit.bench.compare import paired
+from contrafit.cli import main
 from contrafit.errors import ConfigError
 
 
@@ -39,24 +41,122 @@ def test_summary_mean_std_worst_seed():
     assert row["accuracy_std"] == pytest.approx(0.1291, abs=1e-4)
 
 
+def _lmbff(root, task="a", seeds=(1,), splits=("train", "dev", "test")):
+    for seed in seeds:
+        folder = root / task / f"16-{seed}"
+        folder.mkdir(parents=True)
+        for split in splits:
+            write_jsonl(folder / f"{split}.jsonl", toy_rows(4, seed=seed))
+
+
 def test_bad_grid_fails_before_training_with_every_problem(tmp_path):
-    (tmp_path / "a" / "16-1").mkdir(parents=True)
-    for split in ("train", "dev"):
-        (tmp_path / "a" / "16-1" / f"{split}.jsonl").write_text(
-            json.dumps({"text": "x", "label": "y"})
-        )
+    _lmbff(tmp_path, splits=("train", "dev"))
+    grid = build_grid(
+        {"data_root": str(tmp_path), "tasks": ["a", "b"], "recipes": ["ce", "nope"], "seeds": [1]}
+    )
     with pytest.raises(ConfigError) as e:
-        plan(tmp_path, ["a", "b"], ["ce", "nope"], [1])
+        plan(grid)
     msg = str(e.value)
     assert "unknown task 'b'" in msg and "unknown recipe 'nope'" in msg
-    assert "missing split file" in msg and "test.jsonl" in msg
+    assert "missing file" in msg and "test.jsonl" in msg
 
 
 def test_plan_is_the_full_product(tmp_path):
-    for seed in (1, 2):
-        folder = tmp_path / "a" / f"16-{seed}"
-        folder.mkdir(parents=True)
-        for split in ("train", "dev", "test"):
-            (folder / f"{split}.jsonl").write_text("{}")
-    cells = plan(tmp_path, ["a"], ["ce", "scl"], [1, 2], noise=[0.0, 0.2])
+    _lmbff(tmp_path, seeds=(1, 2))
+    grid = build_grid(
+        {
+            "data_root": str(tmp_path),
+            "tasks": ["a"],
+            "recipes": ["ce", "scl"],
+            "seeds": [1, 2],
+            "label_noise": [0.0, 0.2],
+        }
+    )
+    cells = plan(grid)
     assert len(cells) == 8 and len({c.key for c in cells}) == 8
+
+
+def test_grid_file_errors_name_the_file_and_the_key(tmp_path):
+    bad = tmp_path / "grid.yaml"
+    bad.write_text("tasks: [a]\nrecipe: [ce]\n")
+    with pytest.raises(ConfigError, match=r"grid.yaml: unknown key\(s\) \['recipe'\]"):
+        read_grid_file(bad)
+    with pytest.raises(ConfigError, match=r"task 'e': unknown option\(s\) \['frac'\]"):
+        build_grid({"tasks": {"e": {"train": "x.jsonl", "frac": 0.1}}})
+    with pytest.raises(ConfigError, match="no train file and no data_root"):
+        build_grid({"tasks": ["a"]})
+
+
+def _full_task(tmp_path, **options):
+    rows = toy_rows(30, seed=1)[:45]  # imbalanced: drop 15 rows at random
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    test = write_jsonl(tmp_path / "test.jsonl", toy_rows(5, seed=2))
+    return TaskSource("toy", train=train, test=test, **options)
+
+
+def test_sampled_task_draws_k_per_class_and_a_disjoint_dev_per_seed(tmp_path):
+    source = _full_task(tmp_path)
+    splits = source.load(shots=4, seed=7)
+    assert sorted(splits.train.labels) == ["neg"] * 4 + ["pos"] * 4
+    assert len(splits.dev) == 8 and not set(splits.dev.texts) & set(splits.train.texts)
+    assert splits.train.texts == source.load(shots=4, seed=7).train.texts
+    assert splits.train.texts != source.load(shots=4, seed=8).train.texts
+    assert len(splits.test) == 10
+
+
+def test_fraction_keeps_the_class_proportions(tmp_path):
+    source = _full_task(tmp_path, fraction=0.2)
+    full = source.load(shots=None, seed=0)
+    counts = {c: full.train.labels.count(c) for c in ("neg", "pos")}
+    lines = (tmp_path / "train.jsonl").read_text().splitlines()
+    whole = [json.loads(line)["label"] for line in lines]
+    assert counts == {c: round(0.2 * whole.count(c)) for c in ("neg", "pos")}
+    assert 0 < counts["neg"] != counts["pos"] > 0
+
+
+def test_unlabeled_text_never_holds_dev_or_test_texts(tmp_path):
+    source = _full_task(tmp_path)
+    test_rows = toy_rows(5, seed=2)
+    extra = [
+        {"text": "  " + test_rows[0]["text"].upper() + " "},
+        {"text": "new text"},
+        {"text": ""},
+    ]
+    unl = write_jsonl(tmp_path / "unl.jsonl", extra)
+    splits = TaskSource("toy", train=source.train, test=source.test, unlabeled=unl).load(4, 0)
+    assert splits.unlabeled.texts == ["new text"] and splits.unlabeled_dropped == 2
+
+
+def test_bench_cli_runs_resumes_and_reports(tmp_path, tiny_model_dir, capsys):
+    _lmbff(tmp_path / "data", seeds=(1, 2))
+    out = tmp_path / "grid"
+    argv = ["bench", "--data-root", str(tmp_path / "data"), "--tasks", "a", "--recipes", "ce"]
+    argv += ["--seeds", "1,2", "--model", tiny_model_dir, "--output", str(out)]
+    argv += [x for o in TINY for x in ("--set", o)]
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["cells"]) == 2
+    for cell in results["cells"]:
+        for key in ("task", "recipe", "seed", "shots", "noise", "accuracy", "macro_f1", "mcc"):
+            assert key in cell
+        assert cell["train_seconds"] > 0 and cell["predict_seconds"] > 0
+    done = sorted(out.glob("cells/**/result.json"))
+    stamps = [p.stat().st_mtime_ns for p in done]
+    assert main(argv) == 0  # every cell is finished: nothing is trained again
+    assert [p.stat().st_mtime_ns for p in done] == stamps
+    assert "| ce |" in (out / "report.md").read_text()
+
+
+def test_setfit_peer_runs_in_the_same_harness(tmp_path, tiny_model_dir):
+    pytest.importorskip("setfit")
+    from contrafit.bench.run import run_cell
+
+    _lmbff(tmp_path / "data")
+    grid = build_grid(
+        {"data_root": str(tmp_path / "data"), "tasks": ["a"], "recipes": ["setfit"], "seeds": [1]}
+    )
+    grid.model = tiny_model_dir
+    (cell,) = plan(grid)
+    result = run_cell(cell, grid, tmp_path / "cell")
+    assert result["recipe"] == "setfit" and 0.0 <= result["accuracy"] <= 1.0
+    assert result["train_seconds"] > 0 and result["n_test"] == 8

@@ -80,17 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("recipes", help="list the shipped recipes")
 
-    b = sub.add_parser("bench", help="run a few-shot grid (resumable) and write a report")
-    b.add_argument(
-        "--data-root", required=True, help="LM-BFF layout: ROOT/TASK/K-SEED/{train,dev,test}.jsonl"
+    b = sub.add_parser(
+        "bench",
+        help="run a few-shot grid (resumable) and write a report",
+        description="Tasks × recipes × K × label noise × seeds; each cell trains once, in its own "
+        "folder, and is never re-run. Settings come from --config and/or the flags (flags win).",
     )
-    b.add_argument("--tasks", required=True, help="comma-separated, e.g. sst-2,mr,cr,trec")
-    b.add_argument("--recipes", default="default", help="comma-separated recipe names")
-    b.add_argument("--seeds", default="13,21,42,87,100")
-    b.add_argument("--shots", default="16", help="comma-separated K values")
-    b.add_argument("--label-noise", default="0", help="comma-separated flip fractions")
+    b.add_argument("--config", help="grid YAML, e.g. benchmarks/fewshot16.yaml")
+    b.add_argument("--data-root", help="LM-BFF layout: ROOT/TASK/K-SEED/{train,dev,test}.jsonl")
+    b.add_argument("--tasks", help="comma-separated, e.g. sst-2,mr,cr,trec")
+    b.add_argument("--recipes", help="comma-separated recipe names, 'default', or peer 'setfit'")
+    b.add_argument("--seeds", help="comma-separated (default 13,21,42,87,100)")
+    b.add_argument("--shots", help="comma-separated K values (default 16)")
+    b.add_argument("--label-noise", help="comma-separated flip fractions (default 0)")
     b.add_argument("--model", help="HF model name or folder (default: offline all-MiniLM-L6-v2)")
-    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    b.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE")
     b.add_argument("--output", required=True, help="grid folder; re-running resumes it")
     return parser
 
@@ -217,39 +221,38 @@ def _csv(value: str, cast=str) -> list:
         ) from None
 
 
-def cmd_bench(args) -> None:
-    from contrafit.bench import markdown, plan, run_grid, summarize
-    from contrafit.bench.compare import comparisons, comparisons_markdown
-    from contrafit.bench.report import inference_markdown
-    from contrafit.io import atomic_write_json, atomic_write_text
+def _grid_settings(args) -> dict:
+    """The grid file's settings with the command line's flags on top."""
+    from contrafit.bench.config import read_grid_file
 
-    cells = plan(
-        args.data_root,
-        _csv(args.tasks),
-        _csv(args.recipes),
-        _csv(args.seeds, int),
-        _csv(args.shots, int),
-        _csv(args.label_noise, float),
-    )
+    plain = read_grid_file(args.config) if args.config else {}
+    flags = {
+        "data_root": args.data_root,
+        "recipes": _csv(args.recipes) if args.recipes else None,
+        "seeds": _csv(args.seeds, int) if args.seeds else None,
+        "shots": _csv(args.shots, int) if args.shots else None,
+        "label_noise": _csv(args.label_noise, float) if args.label_noise else None,
+        "model": args.model,
+        "set": args.overrides,
+    }
+    plain.update({k: v for k, v in flags.items() if v is not None})
+    if args.tasks:  # a subset of the file's tasks (keeping their options), or LM-BFF task names
+        named = plain.get("tasks") or {}
+        named = {t: {} for t in named} if isinstance(named, list) else named
+        plain["tasks"] = {t: named.get(t, {}) for t in _csv(args.tasks)}
+    return plain
+
+
+def cmd_bench(args) -> None:
+    from contrafit.bench import build_grid, plan, run_grid, write_report
+
+    grid = build_grid(_grid_settings(args), args.config or "command line")
+    cells = plan(grid)
     out = Path(args.output)
     start = time.perf_counter()
-    results = run_grid(cells, args.data_root, out, args.model, args.overrides)
+    results = run_grid(cells, grid, out)
     wall = time.perf_counter() - start
-    rows = summarize(results)
-    paired = comparisons(results, baselines=["ce", "setfit"])
-    atomic_write_json(
-        out / "results.json",
-        {"cells": results, "summary": rows, "paired": paired, "wall_seconds": wall},
-    )
-    notes = [
-        f"Model: {args.model or 'default (all-MiniLM-L6-v2, offline)'}; data root `{args.data_root}`; "
-        f"seeds {args.seeds}; {len(cells)} cells; this invocation took {wall:.0f} s "
-        "(finished cells are reused, not re-run).",
-    ]
-    extra = comparisons_markdown(paired) + inference_markdown(results)
-    report = markdown(rows, "contrafit few-shot benchmark", notes, extra)
-    atomic_write_text(out / "report.md", report)
-    print(report)
+    print(write_report(results, grid, out, wall, source=args.config))
 
 
 COMMANDS = {

@@ -1,14 +1,15 @@
 """A benchmark grid: tasks × recipes × shots × noise × seeds, one cell = one training run.
 
-Tasks come from a data root in the LM-BFF layout ``<root>/<task>/<K>-<seed>/{train,dev,test}.jsonl``.
-The whole grid is validated before any training, so a typo costs seconds, not hours.
+The whole grid is validated before any training (tasks, files, recipes, peers), so a typo costs
+seconds, not hours.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
+from contrafit.bench.config import Grid
+from contrafit.bench.peers import PEERS, peer_problem
 from contrafit.errors import ConfigError
 from contrafit.training.recipes import recipe_plain
 
@@ -18,65 +19,45 @@ class Cell:
     task: str
     recipe: str
     seed: int
-    shots: int = 16
+    shots: int | None = 16  # None: the task's own (fraction-sampled) split, not K per class
     noise: float = 0.0
 
     @property
     def key(self) -> str:
-        return f"{self.task}/{self.recipe}/k{self.shots}-noise{self.noise:g}-seed{self.seed}"
+        sampling = f"k{self.shots}" if self.shots is not None else "split"
+        return f"{self.task}/{self.recipe}/{sampling}-noise{self.noise:g}-seed{self.seed}"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Split:
-    train: Path
-    dev: Path
-    test: Path
-
-
-def lmbff_split(root: Path, task: str, shots: int, seed: int) -> Split:
-    folder = root / task / f"{shots}-{seed}"
-    return Split(folder / "train.jsonl", folder / "dev.jsonl", folder / "test.jsonl")
-
-
-def plan(
-    root: str | Path,
-    tasks: list[str],
-    recipes: list[str],
-    seeds: list[int],
-    shots: list[int] = (16,),
-    noise: list[float] = (0.0,),
-) -> list[Cell]:
-    root = Path(root)
-    if not root.is_dir():
-        raise ConfigError(f"--data-root {root}: not a folder")
-    known = sorted(p.name for p in root.iterdir() if p.is_dir())
-    problems = [
-        f"unknown task {t!r} (in {root}: {', '.join(known)})" for t in tasks if t not in known
-    ]
-    for r in recipes:
+def plan(grid: Grid) -> list[Cell]:
+    problems = []
+    for task in grid.tasks:
+        problems += task.problems(grid.shots, grid.seeds)
+    for r in grid.recipes:
+        if r in PEERS:
+            problem = peer_problem(r)
+            problems += [problem] if problem else []
+            continue
         try:
             recipe_plain(r)
         except ConfigError as e:
             problems.append(str(e))
-    for t in (t for t in tasks if t in known):
-        for k in shots:
-            for s in seeds:
-                split = lmbff_split(root, t, k, s)
-                problems += [
-                    f"missing split file {p}" for p in vars(split).values() if not p.exists()
-                ]
-    if any(not 0.0 <= x < 1.0 for x in noise):
-        problems.append(f"label noise must be in [0, 1), got {list(noise)}")
+    if any(k <= 0 for k in grid.shots):
+        problems.append(f"shots (K) must be > 0, got {grid.shots}")
+    if any(not 0.0 <= x < 1.0 for x in grid.noise):
+        problems.append(f"label noise must be in [0, 1), got {grid.noise}")
+    names = [t.name for t in grid.tasks]
+    if len(set(names)) != len(names):
+        problems.append(f"a task is listed twice: {names}")
     if problems:
         raise ConfigError("bad grid, nothing was run:\n  " + "\n  ".join(problems))
     return [
-        Cell(t, r, s, k, x)
-        for t in tasks
-        for r in recipes
-        for k in shots
-        for x in noise
-        for s in seeds
+        Cell(t.name, r, s, None if t.fraction is not None else k, x)
+        for t in grid.tasks
+        for r in grid.recipes
+        for k in (grid.shots if t.fraction is None else [None])
+        for x in grid.noise
+        for s in grid.seeds
     ]

@@ -94,3 +94,88 @@ def markdown(
         )
     out += list(extra)
     return "\n".join(out) + "\n"
+
+
+def phase_time_markdown(results: list[dict[str, Any]]) -> list[str]:
+    """Median seconds of each training phase per recipe (multi-phase recipes show where time goes)."""
+    by: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in results:
+        for phase, sec in (r.get("phase_seconds") or {}).items():
+            by[(r["recipe"], phase)].append(sec)
+    if not by:
+        return []
+    out = ["", "## Time per phase: median seconds over cells", "", "| recipe | phase | cells | s |"]
+    out.append("|---|---|---|---|")
+    for (recipe, phase), secs in by.items():
+        out.append(f"| {recipe} | {phase} | {len(secs)} | {statistics.median(secs):.1f} |")
+    return out
+
+
+def write_report(
+    results: list[dict[str, Any]], grid, out, wall_seconds: float, source: str | None = None
+) -> str:
+    """``out/results.json`` and ``out/report.md`` (both written atomically); returns the report."""
+    from pathlib import Path
+
+    from contrafit.bench.compare import comparisons, comparisons_markdown
+    from contrafit.io import atomic_write_json, atomic_write_text
+
+    out = Path(out)
+    rows = summarize(results)
+    paired = comparisons(results, baselines=["ce", "setfit"])
+    atomic_write_json(
+        out / "results.json",
+        {
+            "cells": results,
+            "summary": rows,
+            "paired": paired,
+            "wall_seconds": wall_seconds,
+            "grid": {
+                "source": source,
+                "tasks": [t.name for t in grid.tasks],
+                "recipes": grid.recipes,
+                "seeds": grid.seeds,
+                "shots": grid.shots,
+                "label_noise": grid.noise,
+                "model": grid.model,
+                "overrides": grid.overrides,
+            },
+        },
+    )
+    notes = [
+        f"Model: {grid.model or 'default (all-MiniLM-L6-v2, offline)'}; grid "
+        f"{'`' + source + '`' if source else 'from the command line'}; seeds "
+        f"{', '.join(map(str, grid.seeds))}; {len(results)} cells; this invocation took "
+        f"{wall_seconds:.0f} s (finished cells are reused, not re-run).",
+    ]
+    extra = (
+        comparisons_markdown(paired)
+        + inference_markdown(results)
+        + noise_markdown(results)
+        + phase_time_markdown(results)
+    )
+    report = markdown(rows, "contrafit few-shot benchmark", notes, extra)
+    atomic_write_text(out / "report.md", report)
+    return report
+
+
+def noise_markdown(results: list[dict[str, Any]]) -> list[str]:
+    """Accuracy vs fraction of flipped training labels, per task and recipe (Gunel et al.)."""
+    levels = sorted({r["noise"] for r in results})
+    if len(levels) < 2:
+        return []
+    by: dict[tuple[str, str, float], list[float]] = defaultdict(list)
+    for r in results:
+        by[(r["task"], r["recipe"], r["noise"])].append(r["accuracy"])
+    out = ["", "## Label noise: accuracy (%) vs fraction of flipped training labels", ""]
+    out.append("| task | recipe | " + " | ".join(f"{x:g}" for x in levels) + " |")
+    out.append("|---" * (len(levels) + 2) + "|")
+    for task, recipe in dict.fromkeys((t, r) for t, r, _ in by):
+        vals = [
+            f"{100 * statistics.fmean(by[(task, recipe, x)]):.1f}"
+            if (task, recipe, x) in by
+            else "–"
+            for x in levels
+        ]
+        out.append(f"| {task} | {recipe} | " + " | ".join(vals) + " |")
+    return out

@@ -9,62 +9,76 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from contrafit.bench.grid import Cell, lmbff_split
+from contrafit.bench.config import Grid
+from contrafit.bench.grid import Cell
+from contrafit.bench.peers import PEERS
+from contrafit.bench.tasks import Splits
 from contrafit.classifier import ContrafitClassifier
-from contrafit.data.loading import load_dataset
 from contrafit.data.sampling import inject_label_noise
 from contrafit.io import append_jsonl, atomic_write_json
 
 RESULT_FILE = "result.json"
 
 
-def run_cell(
-    cell: Cell, root: Path, out: Path, model: str | None, overrides: list[str]
+def _run_recipe(
+    cell: Cell, splits: Splits, out: Path, model: str | None, overrides: list[str]
 ) -> dict[str, Any]:
-    split = lmbff_split(root, cell.task, cell.shots, cell.seed)
-    # benchmark splits are used as published (LM-BFF's cr holds empty texts): kept and logged
-    train = load_dataset(split.train, allow_empty_text=True)
-    if cell.noise:
-        train = inject_label_noise(train, cell.noise, seed=cell.seed)
-    dev, test = (
-        load_dataset(split.dev, allow_empty_text=True),
-        load_dataset(split.test, allow_empty_text=True),
-    )
-    out.mkdir(parents=True, exist_ok=True)
     log = out / "log.jsonl"
     log.unlink(missing_ok=True)  # an interrupted cell starts again from scratch
     clf = ContrafitClassifier(
         model, cell.recipe, seed=cell.seed, overrides=overrides, progress=False
     )
-    clf.fit(train, dev=dev, log=lambda r: append_jsonl(log, r))
+    clf.fit(
+        splits.train,
+        dev=splits.dev,
+        unlabeled=splits.unlabeled,
+        log=lambda r: append_jsonl(log, r),
+    )
     start = time.perf_counter()
-    by_mode = clf.evaluate_modes(test)  # one pass over the test set, after training
+    by_mode = clf.evaluate_modes(splits.test)  # one pass over the test set, after training
     predict_seconds = time.perf_counter() - start
     metrics = by_mode[clf.config.inference.mode]
     return {
-        **cell.to_dict(),
         "inference": clf.config.inference.mode,
         "accuracy_by_inference": {m: r["accuracy"] for m, r in by_mode.items()},
-        "accuracy": metrics["accuracy"],
-        "macro_f1": metrics["macro_f1"],
-        "mcc": metrics["mcc"],
+        "metrics": metrics,
         "train_seconds": clf.train_seconds_,
         "predict_seconds": predict_seconds,
-        "n_train": len(train),
-        "n_test": len(test),
+        "phase_seconds": {p["name"]: p["seconds"] for p in clf.history_},
         "best_dev": [p["best_dev"] for p in clf.history_],
     }
 
 
+def run_cell(cell: Cell, grid: Grid, out: Path, splits: Splits | None = None) -> dict[str, Any]:
+    source = next(t for t in grid.tasks if t.name == cell.task)
+    splits = splits or source.load(cell.shots, cell.seed)
+    if cell.noise:
+        noisy = inject_label_noise(splits.train, cell.noise, seed=cell.seed)
+        splits = Splits(noisy, splits.dev, splits.test, splits.unlabeled, splits.unlabeled_dropped)
+    out.mkdir(parents=True, exist_ok=True)
+    if cell.recipe in PEERS:
+        _, run_peer = PEERS[cell.recipe]
+        run = run_peer(splits, cell.seed, grid.model, out)
+    else:
+        run = _run_recipe(cell, splits, out, grid.model, list(grid.overrides))
+    metrics = run.pop("metrics")
+    return {
+        **cell.to_dict(),
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "mcc": metrics["mcc"],
+        **run,
+        "n_train": len(splits.train),
+        "n_test": len(splits.test),
+        "n_unlabeled": len(splits.unlabeled) if splits.unlabeled is not None else 0,
+        "unlabeled_dropped": splits.unlabeled_dropped,
+    }
+
+
 def run_grid(
-    cells: list[Cell],
-    root: str | Path,
-    output: str | Path,
-    model: str | None = None,
-    overrides: list[str] = (),
-    progress: bool = True,
+    cells: list[Cell], grid: Grid, output: str | Path, progress: bool = True
 ) -> list[dict[str, Any]]:
-    root, output = Path(root), Path(output)
+    output = Path(output)
     results = []
     bar = tqdm(cells, desc="cells", disable=not progress)
     for cell in bar:
@@ -74,7 +88,7 @@ def run_grid(
             results.append(json.loads(done.read_text(encoding="utf-8")))
             continue
         bar.set_postfix_str(cell.key)
-        result = run_cell(cell, root, folder, model, list(overrides))
+        result = run_cell(cell, grid, folder)
         atomic_write_json(done, result)
         results.append(result)
     return results

@@ -49,6 +49,7 @@ class TextDataset:
             labels=pick(self.labels),
             text_pairs=pick(self.text_pairs),
             source=self.source,
+            extra={name: pick(col) for name, col in self.extra.items()},
         )
 
     def with_labels(self, labels: list[str]) -> TextDataset:

@@ -1,0 +1,123 @@
+"""A benchmark grid as data: a YAML file (``benchmarks/*.yaml``) and/or command-line flags.
+
+    data_root: ../shared/data/lmbff_kshot     # tasks in the LM-BFF layout live here
+    tasks:
+      sst-2: {unlabeled: ../shared/data/sst2/train.jsonl}   # LM-BFF task + post-training text
+      trec: {}
+      emotion: {train: ../shared/data/emotion/train.jsonl, dev: ..., test: ..., fraction: 0.1}
+    recipes: [default, setfit, ce]
+    seeds: [13, 21, 42, 87, 100]
+    shots: [16]
+    label_noise: [0.0]
+    model: null                               # default: the offline all-MiniLM-L6-v2
+    set: []                                   # recipe overrides, as --set KEY=VALUE
+
+``tasks`` may also be a plain list of LM-BFF task names. Relative paths are read from the current
+folder (run from the repository root). Flags given on the command line replace the file's values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from contrafit.bench.tasks import TaskSource
+from contrafit.errors import ConfigError
+
+TASK_KEYS = {"train", "dev", "test", "fraction", "unlabeled"}
+GRID_KEYS = {"data_root", "tasks", "recipes", "seeds", "shots", "label_noise", "model", "set"}
+
+
+@dataclass
+class Grid:
+    tasks: list[TaskSource]
+    recipes: list[str] = field(default_factory=lambda: ["default"])
+    seeds: list[int] = field(default_factory=lambda: [13, 21, 42, 87, 100])
+    shots: list[int] = field(default_factory=lambda: [16])
+    noise: list[float] = field(default_factory=lambda: [0.0])
+    model: str | None = None
+    overrides: list[str] = field(default_factory=list)
+
+
+def read_grid_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    try:
+        plain = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(plain, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of grid settings, got {type(plain).__name__}"
+        )
+    unknown = sorted(set(plain) - GRID_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(GRID_KEYS)}")
+    return plain
+
+
+def build_grid(plain: dict[str, Any], where: str = "grid") -> Grid:
+    """A Grid from plain settings (file values already merged with command-line flags)."""
+    root = Path(plain["data_root"]) if plain.get("data_root") else None
+    tasks_plain = plain.get("tasks")
+    if not tasks_plain:
+        raise ConfigError(f"{where}: no tasks given (--tasks or tasks: in the grid file)")
+    if isinstance(tasks_plain, list):
+        tasks_plain = {name: {} for name in tasks_plain}
+    tasks = [_task(name, opts or {}, root, where) for name, opts in tasks_plain.items()]
+
+    def listed(key: str, kind: type, default: list) -> list:
+        value = plain.get(key)
+        if value is None:
+            return default
+        values = value if isinstance(value, list) else [value]
+        try:
+            return [kind(v) for v in values]
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: {key} must be a list of {kind.__name__}: {e}") from e
+
+    return Grid(
+        tasks=tasks,
+        recipes=listed("recipes", str, ["default"]),
+        seeds=listed("seeds", int, [13, 21, 42, 87, 100]),
+        shots=listed("shots", int, [16]),
+        noise=listed("label_noise", float, [0.0]),
+        model=plain.get("model"),
+        overrides=listed("set", str, []),
+    )
+
+
+def _task(name: str, opts: dict[str, Any], root: Path | None, where: str) -> TaskSource:
+    if not isinstance(opts, dict):
+        raise ConfigError(f"{where}: task {name!r}: expected a mapping of options, got {opts!r}")
+    unknown = sorted(set(opts) - TASK_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: task {name!r}: unknown option(s) {unknown}; allowed: {sorted(TASK_KEYS)}"
+        )
+
+    def path(key: str) -> Path | None:
+        return Path(opts[key]) if opts.get(key) else None
+
+    fraction = opts.get("fraction")
+    if "train" not in opts and root is None:
+        raise ConfigError(
+            f"{where}: task {name!r} has no train file and no data_root (--data-root) was given"
+        )
+    if "train" not in opts and (fraction is not None or "test" in opts or "dev" in opts):
+        raise ConfigError(
+            f"{where}: task {name!r}: fraction/dev/test apply to a task with its own train file"
+        )
+    return TaskSource(
+        name=name,
+        root=None if "train" in opts else root,
+        train=path("train"),
+        test=path("test"),
+        dev=path("dev"),
+        fraction=float(fraction) if fraction is not None else None,
+        unlabeled=path("unlabeled"),
+    )

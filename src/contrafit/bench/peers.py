@@ -1,0 +1,65 @@
+"""Peers run in the same harness as our recipes: same backbone, same splits, same scoring.
+
+SetFit (Tunstall et al. 2022) runs with its documented defaults (``TrainingArguments()``: body
+lr 2e-5, batch 16, one epoch of oversampled cosine-similarity pairs, a logistic-regression head),
+changing only what does not touch the result: no checkpoints, no logging integrations, the cell's
+seed. Install it with ``pip install 'contrafit[peers]'``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from contrafit.bench.tasks import Splits
+from contrafit.data.labels import LabelMap
+from contrafit.errors import ConfigError
+from contrafit.evaluation.metrics import full_report
+from contrafit.modeling.encoder import resolve_model_path
+
+
+def run_setfit(splits: Splits, seed: int, model: str | None, out: Path) -> dict[str, Any]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder needs no hub; never wait on one
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    train, test = splits.train, splits.test
+    if train.is_pair:
+        raise ConfigError(f"{train.source}: the SetFit peer takes single texts, not text pairs")
+    labels = LabelMap.from_labels(train.labels, train.source)
+    setfit_model = SetFitModel.from_pretrained(resolve_model_path(model or "default"))
+    args = TrainingArguments(
+        output_dir=str(out / "setfit"),
+        seed=seed,
+        report_to="none",
+        save_strategy="no",
+        show_progress_bar=False,
+    )
+    trainer = Trainer(
+        model=setfit_model,
+        args=args,
+        train_dataset=Dataset.from_dict(
+            {"text": train.texts, "label": labels.encode(train.labels, train.source)}
+        ),
+    )
+    start = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    predicted = [int(p) for p in setfit_model.predict(test.texts)]
+    predict_seconds = time.perf_counter() - start
+    metrics = full_report(labels.encode(test.labels, test.source), predicted, labels.labels)
+    return {"metrics": metrics, "train_seconds": train_seconds, "predict_seconds": predict_seconds}
+
+
+PEERS = {"setfit": ("setfit", run_setfit)}
+
+
+def peer_problem(name: str) -> str | None:
+    module, _ = PEERS[name]
+    if importlib.util.find_spec(module) is None:
+        return f"peer {name!r} needs the {module} package: pip install 'contrafit[peers]'"
+    return None

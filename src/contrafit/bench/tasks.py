@@ -1,0 +1,108 @@
+"""Where a benchmark task's data comes from, and how one cell's splits are drawn from it.
+
+Two kinds of source:
+- LM-BFF layout: ``<root>/<task>/<K>-<seed>/{train,dev,test}.jsonl``, used as published.
+- A full labeled train file (and a fixed test file): each cell samples its own training set with
+  its seed, K per class (any K) or a stratified ``fraction``, and its dev set the same way from the
+  dev file, or from the train texts the cell did not take.
+
+Unlabeled text for post-training phases (MLM, CMLM, DAE) can come from a file. Texts that also
+occur in the cell's dev or test split are dropped from it (LM-BFF draws its splits from the same
+corpora the full train files come from), so post-training never sees evaluation text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from contrafit.data.loading import TextDataset, load_dataset
+from contrafit.data.sampling import k_per_class_indices, stratified_indices
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: TextDataset
+    dev: TextDataset | None
+    test: TextDataset
+    unlabeled: TextDataset | None = None
+    unlabeled_dropped: int = 0  # unlabeled texts removed: empty, or they occur in dev or test
+
+
+@dataclass(frozen=True)
+class TaskSource:
+    name: str
+    root: Path | None = None  # LM-BFF layout
+    train: Path | None = None  # or a full train file ...
+    test: Path | None = None  # ... with a fixed test file
+    dev: Path | None = None  # optional; else dev is drawn from the train texts a cell left over
+    fraction: float | None = None  # stratified share of train (and dev) instead of K per class
+    unlabeled: Path | None = None
+
+    @property
+    def sampled(self) -> bool:
+        return self.root is None
+
+    def lmbff_files(self, shots: int, seed: int) -> tuple[Path, Path, Path]:
+        folder = self.root / self.name / f"{shots}-{seed}"
+        return folder / "train.jsonl", folder / "dev.jsonl", folder / "test.jsonl"
+
+    def problems(self, shots: list[int], seeds: list[int]) -> list[str]:
+        """Everything wrong with this source for the grid, found without loading any data."""
+        found = []
+        if self.sampled:
+            for what, path in (("train", self.train), ("test", self.test)):
+                if path is None:
+                    found.append(f"task {self.name!r}: no {what} file given")
+            files = [p for p in (self.train, self.test, self.dev) if p is not None]
+            if self.fraction is not None and not 0.0 < self.fraction <= 1.0:
+                found.append(f"task {self.name!r}: fraction must be in (0, 1], got {self.fraction}")
+        else:
+            if not (self.root / self.name).is_dir():
+                known = sorted(p.name for p in self.root.iterdir() if p.is_dir())
+                return [f"unknown task {self.name!r} (in {self.root}: {', '.join(known)})"]
+            files = [p for k in shots for s in seeds for p in self.lmbff_files(k, s)]
+        if self.unlabeled is not None:
+            files.append(self.unlabeled)
+        return found + [f"task {self.name!r}: missing file {p}" for p in files if not p.exists()]
+
+    def load(self, shots: int | None, seed: int) -> Splits:
+        # benchmark files are used as published (LM-BFF's cr holds empty texts): kept and logged
+        def read(path: Path) -> TextDataset:
+            return load_dataset(path, allow_empty_text=True)
+
+        if not self.sampled:
+            train, dev, test = (read(p) for p in self.lmbff_files(shots, seed))
+        else:
+            full, test = read(self.train), read(self.test)
+            taken = self._draw(full, shots, seed)
+            train = full.subset(taken)
+            if self.dev is not None:
+                dev_pool = read(self.dev)
+            else:  # dev comes from the train rows this cell did not take
+                left = sorted(set(range(len(full))) - set(taken))
+                dev_pool = full.subset(left)
+            dev = dev_pool.subset(self._draw(dev_pool, shots, seed + 1))
+        unlabeled, dropped = None, 0
+        if self.unlabeled is not None:
+            unlabeled, dropped = _without(
+                load_dataset(self.unlabeled, require_labels=False, allow_empty_text=True),
+                [dev, test],
+            )
+        return Splits(train, dev, test, unlabeled, dropped)
+
+    def _draw(self, data: TextDataset, shots: int | None, seed: int) -> list[int]:
+        if self.fraction is not None:
+            return stratified_indices(data, self.fraction, seed)
+        return k_per_class_indices(data, shots, seed)
+
+
+def _key(text: str) -> str:
+    return re.sub(r"\s+", "", text.lower())
+
+
+def _without(unlabeled: TextDataset, held_out: list[TextDataset | None]) -> tuple[TextDataset, int]:
+    seen = {_key(t) for d in held_out if d is not None for t in d.texts}
+    keep = [i for i, t in enumerate(unlabeled.texts) if _key(t) not in seen and t.strip()]
+    return unlabeled.subset(keep), len(unlabeled) - len(keep)

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 from conftest import TINY, toy_rows, write_jsonl
 
 from contrafit.bench import TaskSource, build_grid, plan, read_grid_file, summarize
@@ -160,3 +161,41 @@ def test_setfit_peer_runs_in_the_same_harness(tmp_path, tiny_model_dir):
     result = run_cell(cell, grid, tmp_path / "cell")
     assert result["recipe"] == "setfit" and 0.0 <= result["accuracy"] <= 1.0
     assert result["train_seconds"] > 0 and result["n_test"] == 8
+
+
+def test_plots_are_drawn_only_when_the_grid_varies_that_axis(tmp_path):
+    from contrafit.bench.plots import accuracy_vs_noise, accuracy_vs_shots, embedding_projection
+
+    results = []
+    for recipe in ("ce", "scl"):
+        for shots in (8, 16):
+            for noise in (0.0, 0.2):
+                for seed in (1, 2):
+                    acc = 0.5 + shots / 100 - noise / 2 + seed / 100
+                    results.append(
+                        {
+                            "task": "t",
+                            "recipe": recipe,
+                            "shots": shots,
+                            "noise": noise,
+                            "seed": seed,
+                            "accuracy": acc,
+                        }  # fmt: skip
+                    )
+    assert accuracy_vs_shots(results, tmp_path / "k.png").stat().st_size > 5000
+    assert accuracy_vs_noise(results, tmp_path / "n.png").stat().st_size > 5000
+    one_k = [r for r in results if r["shots"] == 8]
+    assert accuracy_vs_shots(one_k, tmp_path / "k1.png") is None
+
+    from safetensors.torch import save_file
+
+    rng = torch.Generator().manual_seed(0)
+    for recipe in ("ce", "scl"):
+        folder = tmp_path / "cells" / "t" / recipe / "k16-noise0-seed1"
+        folder.mkdir(parents=True)
+        save_file(
+            {"embeddings": torch.randn(40, 8, generator=rng), "labels": torch.arange(40) % 2},
+            str(folder / "test_embeddings.safetensors"),
+            metadata={"classes": json.dumps(["neg", "pos"])},
+        )
+    assert embedding_projection(tmp_path / "cells", tmp_path / "e.png").stat().st_size > 5000

@@ -171,6 +171,12 @@ class ContrafitClassifier:
 
     def evaluate_modes(self, data: Inputs) -> dict[str, dict[str, Any]]:
         """Metrics of every available inference mode, from one forward pass over ``data``."""
+        return self.evaluate_modes_and_embed(data)[0]
+
+    def evaluate_modes_and_embed(
+        self, data: Inputs
+    ) -> tuple[dict[str, dict[str, Any]], np.ndarray]:
+        """``evaluate_modes`` plus the (n, dim) L2-normalised embeddings of the same pass."""
         dataset = _as_dataset(data, require_labels=True)
         y_true = self._fitted().encode(dataset.labels, dataset.source)
         logits, emb = self._forward(dataset)
@@ -179,7 +185,7 @@ class ContrafitClassifier:
             proba = probabilities(logits, emb, self._inference(mode), self.bank_)
             y_pred = proba.argmax(-1).tolist()
             out[mode] = full_report(y_true, y_pred, self.classes_)
-        return out
+        return out, torch.nn.functional.normalize(emb, dim=-1).numpy()
 
     def evaluate(self, data: Inputs, inference: str | None = None) -> dict[str, Any]:
         """Accuracy, macro-F1, MCC, per-class report and confusion matrix on labeled ``data``."""

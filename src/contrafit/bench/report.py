@@ -148,11 +148,15 @@ def write_report(
         f"{', '.join(map(str, grid.seeds))}; {len(results)} cells; this invocation took "
         f"{wall_seconds:.0f} s (finished cells are reused, not re-run).",
     ]
+    from contrafit.bench.plots import draw_all
+
+    figures = draw_all(results, out)
     extra = (
         comparisons_markdown(paired)
         + inference_markdown(results)
         + noise_markdown(results)
         + phase_time_markdown(results)
+        + (["", "## Figures", ""] + [f"![{p.stem}]({p.name})" for p in figures] if figures else [])
     )
     report = markdown(rows, "contrafit few-shot benchmark", notes, extra)
     atomic_write_text(out / "report.md", report)

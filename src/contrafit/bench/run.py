@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from contrafit.bench.config import Grid
@@ -18,10 +20,16 @@ from contrafit.data.sampling import inject_label_noise
 from contrafit.io import append_jsonl, atomic_write_json
 
 RESULT_FILE = "result.json"
+EMBEDDINGS_FILE = "test_embeddings.safetensors"
 
 
 def _run_recipe(
-    cell: Cell, splits: Splits, out: Path, model: str | None, overrides: list[str]
+    cell: Cell,
+    splits: Splits,
+    out: Path,
+    model: str | None,
+    overrides: list[str],
+    keep_embeddings: bool = False,
 ) -> dict[str, Any]:
     log = out / "log.jsonl"
     log.unlink(missing_ok=True)  # an interrupted cell starts again from scratch
@@ -35,8 +43,18 @@ def _run_recipe(
         log=lambda r: append_jsonl(log, r),
     )
     start = time.perf_counter()
-    by_mode = clf.evaluate_modes(splits.test)  # one pass over the test set, after training
+    # one pass over the test set, after training
+    by_mode, embeddings = clf.evaluate_modes_and_embed(splits.test)
     predict_seconds = time.perf_counter() - start
+    if keep_embeddings:  # for the 2-D projection plot (one seed per grid: they are large)
+        save_file(
+            {
+                "embeddings": torch.from_numpy(embeddings).half(),
+                "labels": torch.tensor(clf.label_map_.encode(splits.test.labels)),
+            },
+            str(out / EMBEDDINGS_FILE),
+            metadata={"classes": json.dumps(clf.classes_)},
+        )
     metrics = by_mode[clf.config.inference.mode]
     return {
         "inference": clf.config.inference.mode,
@@ -60,7 +78,8 @@ def run_cell(cell: Cell, grid: Grid, out: Path, splits: Splits | None = None) ->
         _, run_peer = PEERS[cell.recipe]
         run = run_peer(splits, cell.seed, grid.model, out)
     else:
-        run = _run_recipe(cell, splits, out, grid.model, list(grid.overrides))
+        keep = cell.seed == grid.seeds[0] and cell.noise == 0.0
+        run = _run_recipe(cell, splits, out, grid.model, list(grid.overrides), keep)
     metrics = run.pop("metrics")
     return {
         **cell.to_dict(),

@@ -199,3 +199,20 @@ def test_plots_are_drawn_only_when_the_grid_varies_that_axis(tmp_path):
             metadata={"classes": json.dumps(["neg", "pos"])},
         )
     assert embedding_projection(tmp_path / "cells", tmp_path / "e.png").stat().st_size > 5000
+
+
+def test_recipe_variants_carry_their_overrides_and_are_validated(tmp_path):
+    _lmbff(tmp_path)
+    plain = {
+        "data_root": str(tmp_path),
+        "tasks": ["a"],
+        "recipes": ["ce", {"name": "ce-mlp", "recipe": "ce", "set": ["model.head=mlp"]}],
+        "seeds": [1],
+        "set": ["phases.*.epochs=2"],
+    }
+    grid = build_grid(plain)
+    assert [c.recipe for c in plan(grid)] == ["ce", "ce-mlp"]
+    assert grid.recipe_and_overrides("ce-mlp") == ("ce", ["phases.*.epochs=2", "model.head=mlp"])
+    plain["recipes"] = [{"name": "bad", "recipe": "ce", "set": ["model.head=nope"]}]
+    with pytest.raises(ConfigError, match="recipe 'bad'"):
+        plan(build_grid(plain))

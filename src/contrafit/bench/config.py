@@ -5,7 +5,10 @@
       sst-2: {unlabeled: ../shared/data/sst2/train.jsonl}   # LM-BFF task + post-training text
       trec: {}
       emotion: {train: ../shared/data/emotion/train.jsonl, dev: ..., test: ..., fraction: 0.1}
-    recipes: [default, setfit, ce]
+    recipes:
+      - default
+      - setfit                                # a peer
+      - {name: ce-mlp, recipe: ce, set: [model.head=mlp]}   # a variant: recipe + overrides
     seeds: [13, 21, 42, 87, 100]
     shots: [16]
     label_noise: [0.0]
@@ -31,15 +34,31 @@ TASK_KEYS = {"train", "dev", "test", "fraction", "unlabeled"}
 GRID_KEYS = {"data_root", "tasks", "recipes", "seeds", "shots", "label_noise", "model", "set"}
 
 
+@dataclass(frozen=True)
+class Variant:
+    """A named recipe with overrides, for ablations: ``{name, recipe, set: [KEY=VALUE, ...]}``."""
+
+    recipe: str
+    overrides: tuple[str, ...] = ()
+
+
 @dataclass
 class Grid:
     tasks: list[TaskSource]
     recipes: list[str] = field(default_factory=lambda: ["default"])
+    variants: dict[str, Variant] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [13, 21, 42, 87, 100])
     shots: list[int] = field(default_factory=lambda: [16])
     noise: list[float] = field(default_factory=lambda: [0.0])
     model: str | None = None
     overrides: list[str] = field(default_factory=list)
+
+    def recipe_and_overrides(self, name: str) -> tuple[str, list[str]]:
+        """The recipe a grid name runs and its overrides (the grid's, then the variant's)."""
+        variant = self.variants.get(name)
+        if variant is None:
+            return name, list(self.overrides)
+        return variant.recipe, [*self.overrides, *variant.overrides]
 
 
 def read_grid_file(path: str | Path) -> dict[str, Any]:
@@ -80,9 +99,22 @@ def build_grid(plain: dict[str, Any], where: str = "grid") -> Grid:
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{where}: {key} must be a list of {kind.__name__}: {e}") from e
 
+    recipes, variants = [], {}
+    for item in plain.get("recipes") or ["default"]:
+        if isinstance(item, dict):
+            unknown = sorted(set(item) - {"name", "recipe", "set"})
+            if unknown or "name" not in item or "recipe" not in item:
+                raise ConfigError(
+                    f"{where}: recipe variant {item!r}: expected keys name, recipe and "
+                    "optionally set (a list of KEY=VALUE overrides)"
+                )
+            variants[str(item["name"])] = Variant(str(item["recipe"]), tuple(item.get("set") or ()))
+            item = item["name"]
+        recipes.append(str(item))
     return Grid(
         tasks=tasks,
-        recipes=listed("recipes", str, ["default"]),
+        recipes=recipes,
+        variants=variants,
         seeds=listed("seeds", int, [13, 21, 42, 87, 100]),
         shots=listed("shots", int, [16]),
         noise=listed("label_noise", float, [0.0]),

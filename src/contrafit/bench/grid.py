@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 
 from contrafit.bench.config import Grid
 from contrafit.bench.peers import PEERS, peer_problem
+from contrafit.classifier import build_run_config
 from contrafit.errors import ConfigError
-from contrafit.training.recipes import recipe_plain
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,11 @@ def plan(grid: Grid) -> list[Cell]:
             problem = peer_problem(r)
             problems += [problem] if problem else []
             continue
+        base, overrides = grid.recipe_and_overrides(r)
         try:
-            recipe_plain(r)
+            build_run_config(base, grid.model, overrides=overrides)
         except ConfigError as e:
-            problems.append(str(e))
+            problems.append(f"recipe {r!r}: {e}")
     if any(k <= 0 for k in grid.shots):
         problems.append(f"shots (K) must be > 0, got {grid.shots}")
     if any(not 0.0 <= x < 1.0 for x in grid.noise):

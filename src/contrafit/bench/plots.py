@@ -108,9 +108,7 @@ def embedding_projection(
                 classes = json.loads(f.metadata()["classes"])
             pick = np.random.default_rng(0).permutation(len(emb))[:max_points]
             perplexity = min(30.0, (len(pick) - 1) / 3)  # t-SNE needs perplexity < n
-            xy = TSNE(2, init="pca", random_state=0, perplexity=perplexity).fit_transform(
-                emb[pick]
-            )
+            xy = TSNE(2, init="pca", random_state=0, perplexity=perplexity).fit_transform(emb[pick])
             for c, name in enumerate(classes):
                 sel = labels[pick] == c
                 ax.scatter(xy[sel, 0], xy[sel, 1], s=4, alpha=0.6, label=name)

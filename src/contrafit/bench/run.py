@@ -28,14 +28,13 @@ def _run_recipe(
     splits: Splits,
     out: Path,
     model: str | None,
+    recipe: str,
     overrides: list[str],
     keep_embeddings: bool = False,
 ) -> dict[str, Any]:
     log = out / "log.jsonl"
     log.unlink(missing_ok=True)  # an interrupted cell starts again from scratch
-    clf = ContrafitClassifier(
-        model, cell.recipe, seed=cell.seed, overrides=overrides, progress=False
-    )
+    clf = ContrafitClassifier(model, recipe, seed=cell.seed, overrides=overrides, progress=False)
     clf.fit(
         splits.train,
         dev=splits.dev,
@@ -79,7 +78,8 @@ def run_cell(cell: Cell, grid: Grid, out: Path, splits: Splits | None = None) ->
         run = run_peer(splits, cell.seed, grid.model, out)
     else:
         keep = cell.seed == grid.seeds[0] and cell.noise == 0.0
-        run = _run_recipe(cell, splits, out, grid.model, list(grid.overrides), keep)
+        recipe, overrides = grid.recipe_and_overrides(cell.recipe)
+        run = _run_recipe(cell, splits, out, grid.model, recipe, overrides, keep)
     metrics = run.pop("metrics")
     return {
         **cell.to_dict(),

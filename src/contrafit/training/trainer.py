@@ -73,9 +73,11 @@ def train(
     max_len = config.recipe.model.max_length
     labeled = encode(train_data, tokenizer, max_len, train_ids)
     dev = encode(dev_data, tokenizer, max_len, dev_ids) if dev_data is not None else None
-    # post-training phases read the training texts plus any extra unlabeled text
-    texts = train_data.texts + (unlabeled.texts if unlabeled is not None else [])
-    unlabeled_enc = encode(TextDataset(texts, source="unlabeled"), tokenizer, max_len)
+    unlabeled_enc = None
+    if any(p.data == "unlabeled" for p in config.recipe.phases):
+        # post-training phases read the training texts plus any extra unlabeled text
+        texts = train_data.texts + (unlabeled.texts if unlabeled is not None else [])
+        unlabeled_enc = encode(TextDataset(texts, source="unlabeled"), tokenizer, max_len)
 
     counts = Counter(train_ids)
     task = TaskInfo(

@@ -141,11 +141,13 @@ def test_bench_cli_runs_resumes_and_reports(tmp_path, tiny_model_dir, capsys):
         for key in ("task", "recipe", "seed", "shots", "noise", "accuracy", "macro_f1", "mcc"):
             assert key in cell
         assert cell["train_seconds"] > 0 and cell["predict_seconds"] > 0
+        assert 0.0 <= cell["dev_accuracy"] <= 1.0
     done = sorted(out.glob("cells/**/result.json"))
     stamps = [p.stat().st_mtime_ns for p in done]
     assert main(argv) == 0  # every cell is finished: nothing is trained again
     assert [p.stat().st_mtime_ns for p in done] == stamps
-    assert "| ce |" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "| ce |" in report and "## Dev accuracy" in report
 
 
 def test_setfit_peer_runs_in_the_same_harness(tmp_path, tiny_model_dir):
@@ -161,6 +163,7 @@ def test_setfit_peer_runs_in_the_same_harness(tmp_path, tiny_model_dir):
     result = run_cell(cell, grid, tmp_path / "cell")
     assert result["recipe"] == "setfit" and 0.0 <= result["accuracy"] <= 1.0
     assert result["train_seconds"] > 0 and result["n_test"] == 8
+    assert 0.0 <= result["dev_accuracy"] <= 1.0
 
 
 def test_plots_are_drawn_only_when_the_grid_varies_that_axis(tmp_path):

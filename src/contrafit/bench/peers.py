@@ -52,7 +52,17 @@ def run_setfit(splits: Splits, seed: int, model: str | None, out: Path) -> dict[
     predicted = [int(p) for p in setfit_model.predict(test.texts)]
     predict_seconds = time.perf_counter() - start
     metrics = full_report(labels.encode(test.labels, test.source), predicted, labels.labels)
-    return {"metrics": metrics, "train_seconds": train_seconds, "predict_seconds": predict_seconds}
+    dev_accuracy = None
+    if splits.dev is not None:
+        dev_pred = [int(p) for p in setfit_model.predict(splits.dev.texts)]
+        dev_true = labels.encode(splits.dev.labels, splits.dev.source)
+        dev_accuracy = sum(a == b for a, b in zip(dev_pred, dev_true, strict=True)) / len(dev_true)
+    return {
+        "metrics": metrics,
+        "dev_accuracy": dev_accuracy,
+        "train_seconds": train_seconds,
+        "predict_seconds": predict_seconds,
+    }
 
 
 PEERS = {"setfit": ("setfit", run_setfit)}

@@ -152,7 +152,8 @@ def write_report(
 
     figures = draw_all(results, out)
     extra = (
-        comparisons_markdown(paired)
+        dev_markdown(results)
+        + comparisons_markdown(paired)
         + inference_markdown(results)
         + noise_markdown(results)
         + phase_time_markdown(results)
@@ -182,4 +183,28 @@ def noise_markdown(results: list[dict[str, Any]]) -> list[str]:
             for x in levels
         ]
         out.append(f"| {task} | {recipe} | " + " | ".join(vals) + " |")
+    return out
+
+
+def dev_markdown(results: list[dict[str, Any]]) -> list[str]:
+    """Mean dev accuracy of the final models per recipe: the only numbers a recipe search may use."""
+    by: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in results:
+        if r.get("dev_accuracy") is not None and r["noise"] == 0.0:
+            by[(r["recipe"], r["task"])].append(r["dev_accuracy"])
+    if not by:
+        return []
+    tasks = list(dict.fromkeys(t for _, t in by))
+    recipes = list(dict.fromkeys(r for r, _ in by))
+    out = ["", "## Dev accuracy (%) of the final models: what recipe selection may look at", ""]
+    out += ["| recipe | " + " | ".join(tasks) + " | mean |", "|---" * (len(tasks) + 2) + "|"]
+    for rec in recipes:
+        means = [statistics.fmean(by[(rec, t)]) if (rec, t) in by else None for t in tasks]
+        cells = [f"{100 * m:.1f}" if m is not None else "–" for m in means]
+        full = None not in means
+        out.append(
+            f"| {rec} | " + " | ".join(cells) + f" | {100 * statistics.fmean(means):.1f} |"
+            if full
+            else f"| {rec} | " + " | ".join(cells) + " | – |"
+        )
     return out

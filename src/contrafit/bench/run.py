@@ -55,7 +55,11 @@ def _run_recipe(
             metadata={"classes": json.dumps(clf.classes_)},
         )
     metrics = by_mode[clf.config.inference.mode]
+    # the final model on dev: what a recipe search may rank by (never the test set)
+    dev = clf.evaluate_modes(splits.dev) if splits.dev is not None else None
     return {
+        "dev_accuracy": dev[clf.config.inference.mode]["accuracy"] if dev else None,
+        "dev_accuracy_by_inference": {m: r["accuracy"] for m, r in dev.items()} if dev else {},
         "inference": clf.config.inference.mode,
         "accuracy_by_inference": {m: r["accuracy"] for m, r in by_mode.items()},
         "metrics": metrics,

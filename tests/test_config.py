@@ -22,11 +22,14 @@ def test_overrides_by_index_name_and_wildcard():
             "phases.*.batch_size=4",
             "model.pooling=cls",
             "seed=7",
+            "inference.mode=knn",
+            "inference.knn_k=3",
         ],
     )
     phase = cfg.recipe.phases[0]
     assert (phase.lr, phase.epochs, phase.batch_size) == (3e-5, 2, 4)
     assert cfg.recipe.model.pooling == "cls" and cfg.seed == 7
+    assert (cfg.inference.mode, cfg.inference.knn_k) == ("knn", 3)
 
 
 @pytest.mark.parametrize(
@@ -38,6 +41,7 @@ def test_overrides_by_index_name_and_wildcard():
         ("phases.9.lr=1", r"no element '9'"),
         ("nonsense", r"expected key=value"),
         ("phases.0.epochs=0", r"epochs must be > 0"),
+        ("inference.mode=vote", r"expected one of \['head', 'proxy', 'knn'\]"),
     ],
 )
 def test_bad_overrides_are_clear(override, message):

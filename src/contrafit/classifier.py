@@ -51,6 +51,7 @@ def build_run_config(
         "seed": seed,
         "device": device,
         "precision": precision,
+        "inference": {},  # so that --set inference.mode=knn has a mapping to land in
     }
     if model is not None:
         plain["recipe"].setdefault("model", {})["name_or_path"] = model

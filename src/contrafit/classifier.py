@@ -26,6 +26,7 @@ from contrafit.io import atomic_write_json
 from contrafit.modeling.model import TextClassifier
 from contrafit.scoring import Bank, probabilities
 from contrafit.training import trainer
+from contrafit.training.checkpoint import Checkpointer
 from contrafit.training.recipes import recipe_plain
 from contrafit.training.runtime import resolve_device, resolve_precision
 
@@ -92,13 +93,25 @@ class ContrafitClassifier:
         dev: Inputs | None = None,
         unlabeled: Inputs | None = None,
         log=None,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int | None = 200,
+        resume: bool = False,
     ) -> ContrafitClassifier:
-        """Train on ``X`` (texts with labels ``y``, or a dataset/file that has labels)."""
+        """Train on ``X`` (texts with labels ``y``, or a dataset/file that has labels).
+
+        With ``checkpoint_dir``, the run is checkpointed every ``checkpoint_every`` optimizer steps
+        and between phases; ``resume=True`` continues from the checkpoint there (same config)."""
         train_data = _as_dataset(X, y, text_pairs, require_labels=True)
         dev_data = _as_dataset(dev, require_labels=True) if dev is not None else None
         extra = _as_dataset(unlabeled, require_labels=False) if unlabeled is not None else None
+        checkpoint = None
+        if checkpoint_dir is not None:
+            fingerprint = json.dumps(self.config.to_dict(), sort_keys=True)
+            checkpoint = Checkpointer(checkpoint_dir, checkpoint_every, fingerprint)
         start = time.perf_counter()
-        result = trainer.train(self.config, train_data, dev_data, extra, log, self.progress)
+        result = trainer.train(
+            self.config, train_data, dev_data, extra, log, self.progress, checkpoint, resume
+        )
         self.train_seconds_ = time.perf_counter() - start
         self.model_, self.tokenizer_, self.label_map_ = (
             result.model,

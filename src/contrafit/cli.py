@@ -54,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config key, e.g. --set phases.0.lr=3e-5 (repeatable)",
     )
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the unfinished run in --output from its checkpoint (same settings)",
+    )
+    t.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=200,
+        metavar="STEPS",
+        help="checkpoint interval in optimizer steps (also saved between phases; 0: never)",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument(
         "--allow-empty-text",
@@ -99,7 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _prepare_run_dir(out: Path, overwrite: bool) -> None:
+def _prepare_run_dir(out: Path, overwrite: bool, resume: bool = False) -> None:
+    from contrafit.training.checkpoint import CHECKPOINT_FILE
+
+    if resume and overwrite:
+        raise ContrafitError("--resume and --overwrite contradict each other; choose one")
+    if resume:
+        if (out / FINISHED_MARK).exists():
+            raise ContrafitError(f"{out}: this run already finished; nothing to resume")
+        if not (out / CHECKPOINT_FILE).exists():
+            raise ContrafitError(
+                f"{out}: no checkpoint to resume from ({CHECKPOINT_FILE} is missing); "
+                "run without --resume to start over in a new --output folder"
+            )
+        return
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             state = (
@@ -119,6 +144,7 @@ def cmd_train(args) -> None:
     from contrafit.data.loading import load_dataset
     from contrafit.evaluation.metrics import format_report
     from contrafit.io import append_jsonl, atomic_write_json
+    from contrafit.training.checkpoint import Checkpointer
 
     cols = _columns(args)
     # read and validate every input before any work, so a bad file costs nothing
@@ -136,13 +162,21 @@ def cmd_train(args) -> None:
         args.recipe, args.model, args.seed, args.device, args.precision, args.overrides
     )
     out = Path(args.output)
-    _prepare_run_dir(out, args.overwrite)
+    _prepare_run_dir(out, args.overwrite, args.resume)
     atomic_write_json(out / "config.json", config.to_dict())
     log_path = out / "log.jsonl"
 
     wall = time.perf_counter()
     clf = ContrafitClassifier(config=config, progress=not args.quiet)
-    clf.fit(train, dev=dev, unlabeled=unlabeled, log=lambda r: append_jsonl(log_path, r))
+    clf.fit(
+        train,
+        dev=dev,
+        unlabeled=unlabeled,
+        log=lambda r: append_jsonl(log_path, r),
+        checkpoint_dir=out,
+        checkpoint_every=args.checkpoint_every or None,
+        resume=args.resume,
+    )
     metrics = {
         "recipe": config.recipe.name,
         "seed": config.seed,
@@ -161,6 +195,7 @@ def cmd_train(args) -> None:
     clf.save(out / "model", overwrite=True)
     metrics["wall_seconds"] = time.perf_counter() - wall
     atomic_write_json(out / FINISHED_MARK, metrics)  # written last: marks the run finished
+    Checkpointer.remove_from(out)  # the saved model supersedes it
 
     print(
         f"recipe {config.recipe.name}, seed {config.seed}: trained on {len(train)} examples "

@@ -19,6 +19,7 @@ from contrafit.evaluation.metrics import summary_metrics
 from contrafit.inference import run_inference
 from contrafit.modeling.model import TextClassifier
 from contrafit.objectives.base import Objective, Step
+from contrafit.training.checkpoint import Checkpointer, LoopState, Resume
 from contrafit.training.optim import apply_freeze, build_optimizer, lr_factor, set_lr
 from contrafit.training.runtime import autocast
 
@@ -73,7 +74,12 @@ def run_phase(
     dev: Encoded | None,
     rt: Runtime,
     seed: int,
+    checkpoint: Checkpointer | None = None,
+    phase_index: int = 0,
+    resume: Resume | None = None,
 ) -> PhaseResult:
+    """Train one phase. With ``checkpoint``, the state is saved every ``every_steps`` steps;
+    with ``resume`` (a mid-phase checkpoint of this phase), training continues exactly there."""
     start = time.perf_counter()
     apply_freeze(model, phase.freeze)
     model.to(rt.device)
@@ -91,16 +97,29 @@ def run_phase(
 
     result = PhaseResult(phase.name, steps=0, seconds=0.0)
     best_key, best_state, stale = None, None, 0
+    first_epoch, skip = 0, 0
+    if resume is not None:
+        best_state = resume.restore_phase(objective, optimizer)
+        at = resume.loop
+        result = PhaseResult(**at.result)
+        best_key = tuple(at.best_key) if at.best_key is not None else None
+        stale, first_epoch, skip = at.stale, at.epoch, at.steps - at.epoch_start_steps
+    resumed_seconds = result.seconds
     # in a log file (no TTY) a bar redrawn 10 times a second is noise: redraw every 5 s instead
     interval = 0.1 if sys.stderr.isatty() else 5.0
     bar = tqdm(
         total=total, desc=phase.name, disable=not rt.progress, leave=False, mininterval=interval
     )
-    for epoch in range(phase.epochs):
+    bar.update(result.steps)
+    for epoch in range(first_epoch, phase.epochs):
         model.train()
         objective.train()
+        epoch_start_steps = result.steps
         # each epoch's order is a pure function of (seed, epoch): a resumed run sees the same batches
-        for idx in make_batches(phase, objective, train, seed * 1_000_003 + epoch):
+        batches = make_batches(phase, objective, train, seed * 1_000_003 + epoch)
+        if epoch == first_epoch and skip:
+            batches, epoch_start_steps = batches[skip:], result.steps - skip
+        for idx in batches:
             if result.steps >= total:
                 break
             batch = {k: v.to(rt.device) for k, v in collate(train, idx).items()}
@@ -133,6 +152,18 @@ def run_phase(
                     **{k: float(v) for k, v in out.parts.items()},
                 }
             )
+            if checkpoint is not None and checkpoint.due(result.steps):
+                result.seconds = resumed_seconds + time.perf_counter() - start
+                at = LoopState(
+                    phase_index,
+                    epoch,
+                    result.steps,
+                    stale,
+                    list(best_key) if best_key is not None else None,
+                    epoch_start_steps,
+                    vars(result),
+                )
+                checkpoint.save(model, objective, optimizer, at, best_state)
         if select:
             metrics = evaluate_dev(model, dev, rt)
             result.dev_history.append({"epoch": epoch, **metrics})
@@ -155,5 +186,5 @@ def run_phase(
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
-    result.seconds = time.perf_counter() - start
+    result.seconds = resumed_seconds + time.perf_counter() - start
     return result

@@ -22,6 +22,7 @@ from contrafit.modeling.model import TextClassifier
 from contrafit.objectives.base import TaskInfo
 from contrafit.objectives.registry import build_objective
 from contrafit.scoring import Bank
+from contrafit.training.checkpoint import Checkpointer, LoopState
 from contrafit.training.loop import PhaseResult, Runtime, run_phase
 from contrafit.training.runtime import resolve_device, resolve_precision, seed_everything
 
@@ -54,7 +55,11 @@ def train(
     unlabeled: TextDataset | None = None,
     log: Callable[[dict], None] | None = None,
     progress: bool = True,
+    checkpoint: Checkpointer | None = None,
+    resume: bool = False,
 ) -> Trained:
+    """Run the recipe's phases in order on one model. With ``checkpoint``, the run is saved at its
+    interval and between phases; ``resume`` continues from that checkpoint when there is one."""
     if train_data.labels is None:
         raise ConfigError(f"{train_data.source}: training data needs a label column")
     label_map = LabelMap.from_labels(train_data.labels, train_data.source)
@@ -91,7 +96,15 @@ def train(
         model_path=resolve_model_path(config.recipe.model.name_or_path),
     )
     results, proxies = [], None
+    state = checkpoint.load() if checkpoint is not None and resume else None
+    if state is not None:
+        state.restore_model(model)
+        results = [PhaseResult(**r) for r in checkpoint.finished_phases]
+        proxies = checkpoint.carry.get("proxies")
+        rt.log({"resumed": state.loop.phase_index, "step": state.loop.steps})
     for i, phase in enumerate(config.recipe.phases):
+        if state is not None and i < state.loop.phase_index:
+            continue  # finished before the interruption
         seed_everything(config.seed + i)
         objective = build_objective(
             phase.objectives, replace(task, seed=config.seed + i), phase.combine
@@ -107,9 +120,28 @@ def train(
                 f"phase '{phase.name}': its objectives need labels but the phase reads "
                 "unlabeled text; set data: labeled"
             )
-        results.append(run_phase(model, objective, phase, data, dev, rt, seed=config.seed + i))
+        here = state if state is not None and i == state.loop.phase_index else None
+        results.append(
+            run_phase(
+                model,
+                objective,
+                phase,
+                data,
+                dev,
+                rt,
+                seed=config.seed + i,
+                checkpoint=checkpoint,
+                phase_index=i,
+                resume=here if here is not None and not here.loop.fresh else None,
+            )
+        )
         phase_proxies = objective.class_proxies()
         proxies = phase_proxies if phase_proxies is not None else proxies
+        if checkpoint is not None and i + 1 < len(config.recipe.phases):
+            checkpoint.finished_phases = [vars(r) for r in results]
+            if proxies is not None:
+                checkpoint.carry["proxies"] = proxies.detach()
+            checkpoint.save(model, None, None, LoopState(i + 1, 0, 0, fresh=True))
     return Trained(model, tokenizer, label_map, results, build_bank(labeled, proxies, model, rt))
 
 

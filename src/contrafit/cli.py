@@ -142,6 +142,7 @@ def _prepare_run_dir(out: Path, overwrite: bool, resume: bool = False) -> None:
 def cmd_train(args) -> None:
     from contrafit.classifier import ContrafitClassifier, build_run_config
     from contrafit.data.loading import load_dataset
+    from contrafit.distributed import barrier, init_from_environment, is_main_process
     from contrafit.evaluation.metrics import format_report
     from contrafit.io import append_jsonl, atomic_write_json
     from contrafit.training.checkpoint import Checkpointer
@@ -162,8 +163,12 @@ def cmd_train(args) -> None:
         args.recipe, args.model, args.seed, args.device, args.precision, args.overrides
     )
     out = Path(args.output)
-    _prepare_run_dir(out, args.overwrite, args.resume)
-    atomic_write_json(out / "config.json", config.to_dict())
+    init_from_environment()  # under `accelerate launch`: one process writes, all of them train
+    main_process = is_main_process()
+    if main_process:
+        _prepare_run_dir(out, args.overwrite, args.resume)
+        atomic_write_json(out / "config.json", config.to_dict())
+    barrier()
     log_path = out / "log.jsonl"
 
     wall = time.perf_counter()
@@ -177,6 +182,8 @@ def cmd_train(args) -> None:
         checkpoint_every=args.checkpoint_every or None,
         resume=args.resume,
     )
+    if not main_process:
+        return
     metrics = {
         "recipe": config.recipe.name,
         "seed": config.seed,

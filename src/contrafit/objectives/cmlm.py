@@ -17,6 +17,7 @@ import torch
 from pytorch_metric_learning import losses
 
 from contrafit.data.noise import complementary_masks
+from contrafit.distributed import gather
 from contrafit.errors import ConfigError
 from contrafit.objectives.base import LossOutput, Needs, Step, TaskInfo
 from contrafit.objectives.masked_lm import MaskedLM
@@ -68,9 +69,11 @@ class ContrastiveMaskedLM(MaskedLM):
         )
         mlm, accuracy = self.token_loss(tokens, labels)
         n = ids.shape[0]
-        pair_ids = torch.arange(n, device=ids.device).repeat(2)
+        # each view gathered over processes: in-batch negatives come from the global batch
+        views = torch.cat([gather(pooled[:n]), gather(pooled[n:])])
+        pair_ids = torch.arange(views.shape[0] // 2, device=ids.device).repeat(2)
         with torch.autocast(device_type=ids.device.type, enabled=False):
-            contrastive = self.contrastive(pooled.float(), pair_ids)
+            contrastive = self.contrastive(views.float(), pair_ids)
         return LossOutput(
             mlm + self.alpha * contrastive,
             {"mlm": mlm.detach(), "contrastive": contrastive.detach(), "accuracy": accuracy},

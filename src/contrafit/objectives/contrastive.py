@@ -6,6 +6,7 @@ from typing import Literal
 
 import torch
 
+from contrafit.distributed import gather
 from contrafit.errors import ConfigError
 from contrafit.objectives.base import LossOutput, Needs, Objective, Step, TaskInfo
 from contrafit.objectives.functional import supcon_terms
@@ -38,10 +39,10 @@ class SupCon(Objective):
         )
 
     def compute(self, step: Step) -> LossOutput:
-        emb = step.outputs.embeddings
+        emb, labels = gather(step.outputs.embeddings), gather(step.batch["labels"])
         # similarities in fp32: under autocast z·zᵀ would run in bf16, too coarse at τ = 0.1
         with torch.autocast(device_type=emb.device.type, enabled=False):
-            pull, push = supcon_terms(emb, step.batch["labels"], self.temperature)
+            pull, push = supcon_terms(emb, labels, self.temperature)
         if self.part == "both":
             return LossOutput(pull + push, {"pull": pull, "push": push})
         # alone, each part is shifted by 1/τ to be ≥ 0 (as EPO needs); gradients are unchanged:

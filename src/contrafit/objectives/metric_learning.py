@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 from pytorch_metric_learning import losses, miners
 
+from contrafit.distributed import gather
 from contrafit.errors import ConfigError
 from contrafit.objectives.base import LossOutput, Needs, Objective, Step, TaskInfo
 
@@ -42,6 +43,7 @@ class MetricLearningObjective(Objective):
 
     def compute(self, step: Step) -> LossOutput:
         emb, labels = self.embeddings_and_labels(step)
+        emb, labels = gather(emb), gather(labels)  # the global batch under data parallelism
         # distances in (at least) fp32: bf16 similarities lose the margins these losses work with
         with torch.autocast(device_type=labels.device.type, enabled=False):
             emb = emb.to(torch.promote_types(emb.dtype, torch.float32))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from contrafit.distributed import gather
 from contrafit.objectives.base import LossOutput, Needs, Objective, Step, TaskInfo
 
 
@@ -31,6 +32,6 @@ class CosinePairs(Objective):
         )
 
     def compute(self, step: Step) -> LossOutput:
-        emb = step.outputs.embeddings
+        emb, labels = gather(step.outputs.embeddings), gather(step.batch["labels"])
         with torch.autocast(device_type=emb.device.type, enabled=False):
-            return LossOutput(cosine_pair_loss(emb, step.batch["labels"]))
+            return LossOutput(cosine_pair_loss(emb, labels))

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from contrafit.config import PhaseConfig
 from contrafit.data.batching import Encoded, collate, m_per_class_batches, random_batches
+from contrafit.distributed import average_gradients, is_main_process, shard
 from contrafit.errors import ContrafitError
 from contrafit.evaluation.metrics import summary_metrics
 from contrafit.inference import run_inference
@@ -122,7 +123,8 @@ def run_phase(
         for idx in batches:
             if result.steps >= total:
                 break
-            batch = {k: v.to(rt.device) for k, v in collate(train, idx).items()}
+            # under data parallelism idx is the global batch and this process trains on its share
+            batch = {k: v.to(rt.device) for k, v in collate(train, shard(idx)).items()}
             set_lr(optimizer, lr_factor(result.steps, total, warmup))
             with autocast(rt.device, rt.amp_dtype):
                 out = objective(Step(model, batch))
@@ -133,6 +135,7 @@ def run_phase(
                     "Lower the learning rate, or use --set precision=fp32."
                 )
             out.loss.backward()
+            average_gradients(trainable)
             if phase.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(trainable, phase.max_grad_norm)
             optimizer.step()
@@ -152,7 +155,7 @@ def run_phase(
                     **{k: float(v) for k, v in out.parts.items()},
                 }
             )
-            if checkpoint is not None and checkpoint.due(result.steps):
+            if checkpoint is not None and checkpoint.due(result.steps) and is_main_process():
                 result.seconds = resumed_seconds + time.perf_counter() - start
                 at = LoopState(
                     phase_index,

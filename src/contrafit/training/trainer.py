@@ -15,6 +15,7 @@ from contrafit.data.augment import PRESETS, correct_imbalance
 from contrafit.data.batching import Encoded, encode
 from contrafit.data.labels import LabelMap
 from contrafit.data.loading import TextDataset
+from contrafit.distributed import init_from_environment, is_main_process
 from contrafit.errors import ConfigError
 from contrafit.inference import run_inference
 from contrafit.modeling.encoder import load_encoder, resolve_model_path
@@ -37,7 +38,10 @@ class Trained:
 
 
 def make_runtime(config: RunConfig, log: Callable[[dict], None] | None, progress: bool) -> Runtime:
+    init_from_environment()  # under `accelerate launch`: join the process group
     device = resolve_device(config.device)
+    if not is_main_process():  # one process reports; all of them train
+        log, progress = None, False
     return Runtime(
         device=device,
         amp_dtype=resolve_precision(config.precision, device),
@@ -137,7 +141,7 @@ def train(
         )
         phase_proxies = objective.class_proxies()
         proxies = phase_proxies if phase_proxies is not None else proxies
-        if checkpoint is not None and i + 1 < len(config.recipe.phases):
+        if checkpoint is not None and i + 1 < len(config.recipe.phases) and is_main_process():
             checkpoint.finished_phases = [vars(r) for r in results]
             if proxies is not None:
                 checkpoint.carry["proxies"] = proxies.detach()

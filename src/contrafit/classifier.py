@@ -266,7 +266,7 @@ class ContrafitClassifier:
             encoder = AutoModel.from_pretrained(path, use_safetensors=True)
             tokenizer = AutoTokenizer.from_pretrained(path)
             model = TextClassifier(encoder, config.recipe.model, len(meta["labels"]))
-            model.head.load_state_dict(load_file(path / HEAD_FILE))
+            model.head.load_state_dict(_load_tensors(path / HEAD_FILE))
         except (OSError, ValueError, RuntimeError, KeyError) as e:
             raise ModelLoadError(
                 f"{path}: cannot load the saved model: {str(e).splitlines()[0]}"
@@ -275,9 +275,19 @@ class ContrafitClassifier:
         clf.model_, clf.tokenizer_ = model.eval(), tokenizer
         clf.label_map_ = LabelMap(meta["labels"])
         if (path / BANK_FILE).exists():
-            clf.bank_ = Bank.from_tensors(load_file(path / BANK_FILE))
+            clf.bank_ = Bank.from_tensors(_load_tensors(path / BANK_FILE))
         clf.history_ = meta.get("history", [])
         return clf
+
+
+def _load_tensors(file: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(file)
+    except Exception as e:  # safetensors raises its own error type on a damaged file
+        raise ModelLoadError(
+            f"{file}: not a readable safetensors file ({str(e).splitlines()[0]}); "
+            "re-save the model or copy the file again"
+        ) from None
 
 
 def _read_meta(path: Path) -> dict[str, Any]:

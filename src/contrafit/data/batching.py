@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from contrafit.data.loading import TextDataset
+
+logger = logging.getLogger("contrafit")
 
 
 @dataclass
@@ -41,6 +44,16 @@ def encode(
         padding=False,
         return_attention_mask=False,
     )
+    at_limit = sum(len(ids) >= max_length for ids in enc["input_ids"])
+    if at_limit:
+        logger.warning(
+            "%s: %d of %d texts reached max_length=%d tokens and were truncated to it "
+            "(raise it with --set model.max_length=N)",
+            data.source,
+            at_limit,
+            len(data),
+            max_length,
+        )
     try:  # fast tokenizers know which word each token came from
         word_ids = [[-1 if w is None else w for w in enc.word_ids(i)] for i in range(len(data))]
     except (ValueError, AttributeError):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import defaultdict
 
 from contrafit.data.labels import _natural_key
 from contrafit.data.loading import TextDataset
 from contrafit.errors import DataError
+
+logger = logging.getLogger("contrafit")
 
 
 def _by_class(data: TextDataset, what: str) -> dict[str, list[int]]:
@@ -25,7 +28,15 @@ def k_per_class_indices(data: TextDataset, k: int, seed: int) -> list[int]:
         raise DataError(f"K must be > 0, got {k}")
     rng = random.Random(seed)
     chosen: list[int] = []
-    for idx in _by_class(data, "sampling K per class").values():
+    for label, idx in _by_class(data, "sampling K per class").items():
+        if len(idx) < k:
+            logger.warning(
+                "%s: class %r has %d examples, fewer than K=%d: all of them are used",
+                data.source,
+                label,
+                len(idx),
+                k,
+            )
         chosen.extend(rng.sample(idx, min(k, len(idx))))
     rng.shuffle(chosen)
     return chosen

@@ -1,0 +1,267 @@
+"""Speed on this machine, in one run: matmul peak, training throughput and MFU per objective,
+inference throughput, and one LM-BFF 16-shot task end to end for our default recipe and SetFit.
+
+    python benchmarks/speed.py --output benchmarks/speed            # ~10 min on 2 cores
+    python benchmarks/speed.py --output runs/speed --scaling        # + time vs train size (long)
+
+Writes OUTPUT/results.json and OUTPUT/report.md. Every end-to-end run is a child process, so its
+peak memory (max RSS) is its own. Model FLOPs follow the PaLM convention (training: 6·N + 12·L·d·T
+per token, N = non-embedding parameters, T = sequence length; inference: a third of that); MFU is
+achieved model FLOP/s over the measured bf16 matmul peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import platform
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+TASK = Path("../shared/data/lmbff_kshot/sst-2/16-42")
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 3.0) -> float:
+    """Best sustained FLOP/s of an n×n matmul in ``dtype`` (fp32 or bf16) on this CPU/GPU."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        best = max(best, 5 * 2 * n**3 / (time.perf_counter() - start))
+    return best
+
+
+def model_flops_per_token(model_path: str, seq_len: int, training: bool) -> float:
+    from contrafit.modeling.encoder import load_encoder
+
+    encoder, _ = load_encoder(model_path)
+    n_embed = sum(p.numel() for n, p in encoder.named_parameters() if "embeddings" in n)
+    n = sum(p.numel() for p in encoder.parameters()) - n_embed
+    cfg = encoder.config
+    train = 6 * n + 12 * cfg.num_hidden_layers * cfg.hidden_size * seq_len
+    return train if training else train / 3
+
+
+def _workload(n_examples: int, words: int, seed: int = 0):
+    """n labelled texts of ``words`` words drawn from the SST-2 16-shot texts (2 classes)."""
+    import random
+
+    from contrafit.data.loading import TextDataset, load_dataset
+
+    pool = load_dataset(TASK / "test.jsonl")
+    vocab = " ".join(pool.texts).split()
+    rng = random.Random(seed)
+    texts = [" ".join(rng.choices(vocab, k=words)) for _ in range(n_examples)]
+    return TextDataset(texts, [pool.labels[i % len(pool)] for i in range(n_examples)])
+
+
+def train_throughput(recipe: str, n_examples: int, seq_len: int, flops_token: float, peak: float):
+    """One epoch of every phase of ``recipe`` on the fixed workload; examples/s, tokens/s, MFU.
+    (CMLM encodes two views of each text: its FLOPs, counted once per text, are a lower bound.)"""
+    from contrafit import ContrafitClassifier
+
+    data = _workload(n_examples, words=seq_len)  # ~1.3 tokens per word: truncated to seq_len
+    overrides = [
+        f"model.max_length={seq_len}",
+        "phases.*.epochs=1",
+        "phases.*.max_steps=1000000",
+        "phases.*.select_best=false",
+    ]
+    clf = ContrafitClassifier(recipe=recipe, overrides=overrides, progress=False)
+    clf.fit(data)
+    hist = clf.history_
+    steps, seconds = sum(p["steps"] for p in hist), sum(p["seconds"] for p in hist)
+    n_seen = n_examples * len(hist)  # each phase ran one epoch over the workload
+    tokens = n_seen * seq_len
+    return {
+        "recipe": recipe,
+        "steps": steps,
+        "seconds": seconds,
+        "examples_per_s": n_seen / seconds,
+        "tokens_per_s": tokens / seconds,
+        "model_tflops": tokens * flops_token / seconds / 1e12,
+        "mfu_bf16": tokens * flops_token / seconds / peak,
+    }
+
+
+def inference_throughput(n_examples: int, seq_len: int, flops_token: float, peak: float):
+    from contrafit import ContrafitClassifier
+
+    data = _workload(64, words=8)
+    clf = ContrafitClassifier(overrides=["phases.*.epochs=1"], progress=False).fit(data)
+    texts = _workload(n_examples, words=seq_len).texts
+    clf.config.recipe.model.max_length = seq_len
+    clf.predict(texts[:64])  # warm-up
+    start = time.perf_counter()
+    clf.predict(texts)
+    seconds = time.perf_counter() - start
+    tokens = n_examples * seq_len
+    return {
+        "examples_per_s": n_examples / seconds,
+        "tokens_per_s": tokens / seconds,
+        "mfu_bf16": tokens * flops_token / seconds / peak,
+    }
+
+
+def _end_to_end(who: str, train_file: str, per_class: int | None, queue) -> None:
+    """Child process: train + predict the test split; reports time, accuracy, peak RSS."""
+    from contrafit.bench.peers import run_setfit
+    from contrafit.bench.tasks import Splits
+    from contrafit.classifier import ContrafitClassifier
+    from contrafit.data.loading import load_dataset
+    from contrafit.data.sampling import sample_k_per_class
+
+    train = load_dataset(train_file, allow_empty_text=True)
+    if per_class is not None:
+        train = sample_k_per_class(train, per_class, seed=0)
+    dev = load_dataset(TASK / "dev.jsonl")
+    test = load_dataset(TASK / "test.jsonl")
+    start = time.perf_counter()
+    if who == "setfit":
+        out = run_setfit(Splits(train, dev, test), 42, None, Path("/tmp/contrafit-speed"))
+        accuracy = out["metrics"]["accuracy"]
+        train_s, predict_s = out["train_seconds"], out["predict_seconds"]
+    else:
+        clf = ContrafitClassifier(recipe="default", seed=42, progress=False)
+        clf.fit(train, dev=dev)
+        train_s = clf.train_seconds_
+        t0 = time.perf_counter()
+        accuracy = clf.evaluate(test)["accuracy"]
+        predict_s = time.perf_counter() - t0
+    queue.put(
+        {
+            "who": who,
+            "n_train": len(train),
+            "accuracy": accuracy,
+            "train_seconds": train_s,
+            "predict_seconds": predict_s,
+            "wall_seconds": time.perf_counter() - start,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+
+
+def end_to_end(who: str, train_file: str = str(TASK / "train.jsonl"), per_class=None) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_end_to_end, args=(who, train_file, per_class, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def report(r: dict) -> str:
+    lines = [
+        "# Speed on this machine",
+        "",
+        f"{r['machine']}; torch {r['torch']}, {r['threads']} threads. Measured by "
+        "`python benchmarks/speed.py`; nothing else ran meanwhile.",
+        "",
+        "## Matmul peak (2048², best of repeated runs)",
+        "",
+        f"fp32 {r['peak_fp32'] / 1e12:.2f} TFLOP/s, bf16 {r['peak_bf16'] / 1e12:.2f} TFLOP/s",
+        "",
+        f"## Training throughput, default model, {r['n_examples']} examples × {r['seq_len']} "
+        "tokens, one epoch",
+        "",
+        "| recipe | steps | s | examples/s | tokens/s | model TFLOP/s | MFU (bf16 peak) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in r["training"]:
+        lines.append(
+            f"| {t['recipe']} | {t['steps']} | {t['seconds']:.1f} | {t['examples_per_s']:.1f} "
+            f"| {t['tokens_per_s']:.0f} | {t['model_tflops']:.3f} | {100 * t['mfu_bf16']:.1f} % |"
+        )
+    inf = r["inference"]
+    lines += [
+        "",
+        f"## Inference: {inf['examples_per_s']:.0f} examples/s, {inf['tokens_per_s']:.0f} tokens/s, "
+        f"MFU {100 * inf['mfu_bf16']:.1f} %",
+        "",
+        "## End to end: SST-2 16-shot (seed 42), train + predict 872 test texts, same backbone",
+        "",
+        "| who | train s | predict s | wall s | accuracy | peak RSS MB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for e in r["end_to_end"]:
+        lines.append(
+            f"| {e['who']} | {e['train_seconds']:.1f} | {e['predict_seconds']:.1f} "
+            f"| {e['wall_seconds']:.1f} | {100 * e['accuracy']:.1f} | {e['peak_rss_mb']:.0f} |"
+        )
+    ours, peer = (next(e for e in r["end_to_end"] if e["who"] == w) for w in ("ours", "setfit"))
+    lines += [
+        "",
+        f"Time ratio ours / SetFit (train + predict): "
+        f"{(ours['train_seconds'] + ours['predict_seconds']) / (peer['train_seconds'] + peer['predict_seconds']):.2f}",
+    ]
+    if r.get("scaling"):
+        lines += [
+            "",
+            "## Train time vs examples per class",
+            "",
+            "| per class | ours s | SetFit s |",
+        ]
+        lines.append("|---|---|---|")
+        for row in r["scaling"]:
+            lines.append(f"| {row['per_class']} | {row['ours']:.1f} | {row['setfit']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--n-examples", type=int, default=512)
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--recipes", default="ce,scl,proxy-anchor,cmlm-ce")
+    parser.add_argument("--scaling", action="store_true", help="time vs 16..1024 per class")
+    args = parser.parse_args()
+
+    from contrafit.io import atomic_write_json, atomic_write_text
+    from contrafit.modeling.encoder import resolve_model_path
+
+    out = Path(args.output)
+    model = resolve_model_path("default")
+    r = {
+        "machine": f"{platform.processor() or platform.machine()}",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "n_examples": args.n_examples,
+        "seq_len": args.seq_len,
+        "peak_fp32": matmul_peak(torch.float32),
+        "peak_bf16": matmul_peak(torch.bfloat16),
+    }
+    train_flops = model_flops_per_token(model, args.seq_len, training=True)
+    r["training"] = [
+        train_throughput(rec, args.n_examples, args.seq_len, train_flops, r["peak_bf16"])
+        for rec in args.recipes.split(",")
+    ]
+    r["inference"] = inference_throughput(
+        2000, args.seq_len, model_flops_per_token(model, args.seq_len, False), r["peak_bf16"]
+    )
+    r["end_to_end"] = [end_to_end("ours"), end_to_end("setfit")]
+    if args.scaling:
+        full = "../shared/data/sst2/train.jsonl"
+        r["scaling"] = [
+            {
+                "per_class": k,
+                "ours": end_to_end("ours", full, k)["train_seconds"],
+                "setfit": end_to_end("setfit", full, k)["train_seconds"],
+            }
+            for k in (16, 64, 256, 1024)
+        ]
+    atomic_write_json(out / "results.json", r)
+    text = report(r)
+    atomic_write_text(out / "report.md", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

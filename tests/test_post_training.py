@@ -1,5 +1,6 @@
 """Noise, the DAE decoder, imbalance correction, and the multi-phase recipes end to end."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -188,3 +189,17 @@ def test_cmlm_contrastive_term_is_infonce_between_the_two_views():
     reference = F.cross_entropy(sim, partner)
     got = NTXentLoss(temperature=tau)(torch.cat([a, b]), torch.arange(n).repeat(2))
     assert got.item() == pytest.approx(reference.item(), rel=1e-6)
+
+
+def test_each_phase_output_is_kept_and_loads(tiny_model_dir, toy_files, tmp_path):
+    clf = ContrafitClassifier(tiny_model_dir, "mlm-ce", overrides=FAST, progress=False)
+    clf.fit(toy_files["train"], dev=toy_files["dev"], phase_dir=tmp_path)
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["00-mlm", "01-finetune"]
+    after_mlm = ContrafitClassifier.load(tmp_path / "00-mlm")
+    final = ContrafitClassifier.load(tmp_path / "01-finetune")
+    assert [p["name"] for p in after_mlm.history_] == ["mlm"]
+    np.testing.assert_allclose(
+        final.predict_proba(toy_files["test"]), clf.predict_proba(toy_files["test"]), atol=1e-6
+    )
+    assert not np.allclose(after_mlm.encode(["a test"]), final.encode(["a test"]))

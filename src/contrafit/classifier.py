@@ -96,11 +96,14 @@ class ContrafitClassifier:
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int | None = 200,
         resume: bool = False,
+        phase_dir: str | Path | None = None,
     ) -> ContrafitClassifier:
         """Train on ``X`` (texts with labels ``y``, or a dataset/file that has labels).
 
         With ``checkpoint_dir``, the run is checkpointed every ``checkpoint_every`` optimizer steps
-        and between phases; ``resume=True`` continues from the checkpoint there (same config)."""
+        and between phases; ``resume=True`` continues from the checkpoint there (same config).
+        With ``phase_dir``, the model after each phase is kept in ``phase_dir/NN-name`` (a folder
+        ``load`` reads), so a phase's output can be inspected or reused."""
         train_data = _as_dataset(X, y, text_pairs, require_labels=True)
         dev_data = _as_dataset(dev, require_labels=True) if dev is not None else None
         extra = _as_dataset(unlabeled, require_labels=False) if unlabeled is not None else None
@@ -108,9 +111,27 @@ class ContrafitClassifier:
         if checkpoint_dir is not None:
             fingerprint = json.dumps(self.config.to_dict(), sort_keys=True)
             checkpoint = Checkpointer(checkpoint_dir, checkpoint_every, fingerprint)
+        on_phase_end = None
+        if phase_dir is not None:
+
+            def on_phase_end(i, done, model, tokenizer, label_map):
+                folder = Path(phase_dir) / f"{i:02d}-{done[-1].name}"
+                history = [vars(p) for p in done]
+                write_model_folder(
+                    folder, model, tokenizer, label_map.labels, self.config, history, None, True
+                )
+
         start = time.perf_counter()
         result = trainer.train(
-            self.config, train_data, dev_data, extra, log, self.progress, checkpoint, resume
+            self.config,
+            train_data,
+            dev_data,
+            extra,
+            log,
+            self.progress,
+            checkpoint,
+            resume,
+            on_phase_end,
         )
         self.train_seconds_ = time.perf_counter() - start
         self.model_, self.tokenizer_, self.label_map_ = (
@@ -214,36 +235,16 @@ class ContrafitClassifier:
         """HF-style folder: encoder (config.json + model.safetensors), tokenizer, head weights and
         contrafit.json (labels, model and run config). Written to a temp folder, then renamed."""
         label_map = self._fitted()
-        path = Path(path)
-        if path.exists() and any(path.iterdir()) and not overwrite:
-            raise ContrafitError(
-                f"{path}: already holds files; pass overwrite=True to replace them"
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-        try:
-            self.model_.encoder.save_pretrained(tmp, safe_serialization=True)
-            self.tokenizer_.save_pretrained(tmp)
-            head = {
-                k: v.detach().cpu().contiguous() for k, v in self.model_.head.state_dict().items()
-            }
-            save_file(head, tmp / HEAD_FILE)
-            if self.bank_ is not None:
-                save_file(self.bank_.tensors(), tmp / BANK_FILE)
-            meta = {
-                "format_version": FORMAT_VERSION,
-                "contrafit_version": __version__,
-                "labels": label_map.labels,
-                "run_config": self.config.to_dict(),
-                "history": self.history_,
-            }
-            atomic_write_json(tmp / META_FILE, meta)
-            if path.exists():
-                shutil.rmtree(path)
-            tmp.rename(path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        write_model_folder(
+            path,
+            self.model_,
+            self.tokenizer_,
+            label_map.labels,
+            self.config,
+            self.history_,
+            self.bank_,
+            overwrite,
+        )
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> ContrafitClassifier:
@@ -278,6 +279,45 @@ class ContrafitClassifier:
             clf.bank_ = Bank.from_tensors(_load_tensors(path / BANK_FILE))
         clf.history_ = meta.get("history", [])
         return clf
+
+
+def write_model_folder(
+    path: str | Path,
+    model: TextClassifier,
+    tokenizer,
+    labels: list[str],
+    config: RunConfig,
+    history: list[dict[str, Any]],
+    bank: Bank | None = None,
+    overwrite: bool = False,
+) -> None:
+    """A folder ``ContrafitClassifier.load`` reads, written to a temp folder and then renamed."""
+    path = Path(path)
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise ContrafitError(f"{path}: already holds files; pass overwrite=True to replace them")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        model.encoder.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
+        save_file(head, tmp / HEAD_FILE)
+        if bank is not None:
+            save_file(bank.tensors(), tmp / BANK_FILE)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "contrafit_version": __version__,
+            "labels": labels,
+            "run_config": config.to_dict(),
+            "history": history,
+        }
+        atomic_write_json(tmp / META_FILE, meta)
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _load_tensors(file: Path) -> dict[str, torch.Tensor]:

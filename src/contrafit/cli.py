@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     t.add_argument(
+        "--keep-phases",
+        action="store_true",
+        help="also keep the model after each phase, in OUTPUT/phases/NN-name/",
+    )
+    t.add_argument(
         "--resume",
         action="store_true",
         help="continue the unfinished run in --output from its checkpoint (same settings)",
@@ -181,6 +186,7 @@ def cmd_train(args) -> None:
         checkpoint_dir=out,
         checkpoint_every=args.checkpoint_every or None,
         resume=args.resume,
+        phase_dir=out / "phases" if args.keep_phases else None,
     )
     if not main_process:
         return

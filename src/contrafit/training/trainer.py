@@ -61,6 +61,7 @@ def train(
     progress: bool = True,
     checkpoint: Checkpointer | None = None,
     resume: bool = False,
+    on_phase_end: Callable[..., None] | None = None,
 ) -> Trained:
     """Run the recipe's phases in order on one model. With ``checkpoint``, the run is saved at its
     interval and between phases; ``resume`` continues from that checkpoint when there is one."""
@@ -141,6 +142,8 @@ def train(
         )
         phase_proxies = objective.class_proxies()
         proxies = phase_proxies if phase_proxies is not None else proxies
+        if on_phase_end is not None and is_main_process():
+            on_phase_end(i, results, model, tokenizer, label_map)
         if checkpoint is not None and i + 1 < len(config.recipe.phases) and is_main_process():
             checkpoint.finished_phases = [vars(r) for r in results]
             if proxies is not None:

@@ -186,12 +186,23 @@ def noise_markdown(results: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _dev_accuracy(r: dict[str, Any]) -> float | None:
+    """The final model's dev accuracy; cells from before it was recorded have the last phase's
+    best-epoch dev metrics, which are the final model's (its weights are restored) in head mode."""
+    if r.get("dev_accuracy") is not None:
+        return r["dev_accuracy"]
+    last = (r.get("best_dev") or [None])[-1]
+    if last is not None and r.get("inference", "head") == "head":
+        return last["accuracy"]
+    return None
+
+
 def dev_markdown(results: list[dict[str, Any]]) -> list[str]:
     """Mean dev accuracy of the final models per recipe: the only numbers a recipe search may use."""
     by: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in results:
-        if r.get("dev_accuracy") is not None and r["noise"] == 0.0:
-            by[(r["recipe"], r["task"])].append(r["dev_accuracy"])
+        if r["noise"] == 0.0 and (acc := _dev_accuracy(r)) is not None:
+            by[(r["recipe"], r["task"])].append(acc)
     if not by:
         return []
     tasks = list(dict.fromkeys(t for _, t in by))

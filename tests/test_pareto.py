@@ -49,3 +49,33 @@ def test_epo_weights_are_on_the_simplex():
     G = rng.normal(size=(3, 10))
     alpha = epo_weights(np.array([1.0, 2.0, 0.5]), G @ G.T, np.array([1.0, 1.0, 1.0]))
     assert alpha.shape == (3,) and (alpha >= 0).all() and alpha.sum() == pytest.approx(1.0)
+
+
+def test_epo_false_terms_are_added_with_their_weight_outside_the_search(tiny_model_dir):
+    import torch
+
+    from contrafit.config import ModelConfig, ObjectiveConfig
+    from contrafit.errors import ConfigError
+    from contrafit.modeling import TextClassifier, load_encoder
+    from contrafit.objectives import Step, TaskInfo, build_objective
+
+    encoder, tok = load_encoder(tiny_model_dir)
+    torch.manual_seed(0)
+    model = TextClassifier(encoder, ModelConfig(), 2)
+    task = TaskInfo(2, model.embedding_dim, (2, 2), len(tok), 0, tok, encoder.config)
+    configs = [
+        ObjectiveConfig("cross_entropy", 0.1, epo=False),
+        ObjectiveConfig("supcon", 0.45, {"part": "pull"}),
+        ObjectiveConfig("supcon", 0.45, {"part": "push"}),
+    ]
+    objective = build_objective(configs, task, "epo")
+    enc = tok(["a b", "c d", "e f", "g h"], padding=True, return_tensors="pt")
+    out = objective(Step(model, {**enc, "labels": torch.tensor([0, 1, 0, 1])}))
+    alphas = [out.parts[f"epo_alpha/{n}"].item() for n in ("supcon", "supcon_2")]
+    assert "epo_alpha/cross_entropy" not in out.parts and sum(alphas) == pytest.approx(1.0)
+    expected = 0.1 * out.parts["cross_entropy"] + 0.9 * (
+        alphas[0] * out.parts["supcon"] + alphas[1] * out.parts["supcon_2"]
+    )
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    with pytest.raises(ConfigError, match="only means something in a phase with combine: epo"):
+        build_objective(configs, task, "sum")

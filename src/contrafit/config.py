@@ -41,6 +41,10 @@ class ObjectiveConfig:
     name: str = field(metadata={"help": "registered objective name (see `contrafit objectives`)"})
     weight: float = field(default=1.0, metadata={"help": "weight in the phase's weighted sum"})
     params: dict[str, Any] = field(default_factory=dict, metadata={"help": "objective arguments"})
+    epo: bool = field(
+        default=True,
+        metadata={"help": "with combine: epo, false adds this term with its fixed weight instead"},
+    )
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> ObjectiveConfig:
@@ -54,11 +58,15 @@ class ObjectiveConfig:
         raw = dict(raw)
         params = dict(raw.pop("params", {}) or {})
         name, weight = raw.pop("name"), raw.pop("weight", 1.0)
+        epo = raw.pop("epo", True)
+        if not isinstance(epo, bool):
+            raise ConfigError(f"{where}: epo must be true or false, got {epo!r}")
         params.update(raw)
-        return cls(name=str(name), weight=float(weight), params=params)
+        return cls(name=str(name), weight=float(weight), params=params, epo=epo)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "weight": self.weight, **self.params}
+        extra = {} if self.epo else {"epo": False}
+        return {"name": self.name, "weight": self.weight, **extra, **self.params}
 
 
 @dataclass

@@ -60,11 +60,19 @@ def epo_weights(
 
 class EPOSum(WeightedSum):
     """Combines objectives by EPO instead of a fixed weighted sum; each objective's ``weight`` is
-    its preference r_j. Gradients are taken with respect to the shared representation (the
-    encoder's last hidden state), the usual cheap stand-in for parameter gradients (MGDA-UB)."""
+    its preference r_j, and the EPO part Σ α_j·l_j (α on the simplex) is scaled by Σ r_j, the
+    weight it would have in the weighted sum. Terms in ``fixed`` (``epo: false``) are added with
+    their weights, outside the search: e.g. CE beside SCL's pull and push balanced by EPO.
+    Gradients are taken with respect to the shared representation (the encoder's last hidden
+    state), the usual cheap stand-in for parameter gradients (MGDA-UB)."""
+
+    def __init__(self, terms: dict[str, tuple[float, Objective]], fixed: set[str] = frozenset()):
+        super().__init__(terms)
+        self.fixed = set(fixed)
 
     def compute(self, step: Step) -> LossOutput:
-        outs = {name: obj(step) for name, obj in self.terms.items()}
+        all_outs = {name: obj(step) for name, obj in self.terms.items()}
+        outs = {n: o for n, o in all_outs.items() if n not in self.fixed}
         shared = step.outputs.token_embeddings
         grads = []
         for name, out in outs.items():
@@ -78,8 +86,10 @@ class EPOSum(WeightedSum):
             (G @ G.T).double().cpu().numpy(),
             np.array([self.weights[n] for n in outs]),
         )
-        total = sum(float(w) * o.loss for w, o in zip(alpha, outs.values(), strict=True))
-        parts = {name: o.loss.detach() for name, o in outs.items()}
+        scale = sum(self.weights[n] for n in outs)
+        total = scale * sum(float(w) * o.loss for w, o in zip(alpha, outs.values(), strict=True))
+        total = total + sum(self.weights[n] * all_outs[n].loss for n in self.fixed)
+        parts = {name: o.loss.detach() for name, o in all_outs.items()}
         parts.update(
             {
                 f"epo_alpha/{name}": torch.tensor(float(w))
@@ -89,13 +99,18 @@ class EPOSum(WeightedSum):
         return LossOutput(total, parts)
 
 
-def combine(terms: dict[str, tuple[float, Objective]], how: str) -> WeightedSum:
+def combine(
+    terms: dict[str, tuple[float, Objective]], how: str, fixed: set[str] = frozenset()
+) -> WeightedSum:
     if how == "epo":
-        if len(terms) < 2:
-            raise ConfigError("combine: epo needs at least two objectives")
-        if any(w <= 0 for w, _ in terms.values()):
+        searched = [n for n in terms if n not in fixed]
+        if len(searched) < 2:
+            raise ConfigError("combine: epo needs at least two objectives without epo: false")
+        if any(terms[n][0] <= 0 for n in searched):
             raise ConfigError(
                 "combine: epo takes each objective's weight as its preference: all must be > 0"
             )
-        return EPOSum(terms)
+        return EPOSum(terms, fixed)
+    if fixed:
+        raise ConfigError("epo: false only means something in a phase with combine: epo")
     return WeightedSum(terms)

@@ -50,6 +50,7 @@ def build_objective(
 ) -> WeightedSum:
     """The phase's objectives, combined as a weighted sum (linear scalarisation) or by EPO."""
     terms: dict[str, tuple[float, Objective]] = {}
+    fixed: set[str] = set()  # with EPO: terms added with their weight, outside the search
     for cfg in configs:
         cls = OBJECTIVES.get(cfg.name)
         if cls is None:
@@ -64,4 +65,6 @@ def build_objective(
             )
         name = cfg.name if cfg.name not in terms else f"{cfg.name}_{len(terms)}"
         terms[name] = (cfg.weight, cls(task, **cfg.params))
-    return combine(terms, combine_how)
+        if not cfg.epo:
+            fixed.add(name)
+    return combine(terms, combine_how, fixed)

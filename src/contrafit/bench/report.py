@@ -31,11 +31,13 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def inference_markdown(results: list[dict[str, Any]]) -> list[str]:
+def inference_markdown(
+    results: list[dict[str, Any]], key: str = "accuracy_by_inference", split: str = "test"
+) -> list[str]:
     """Mean accuracy of each inference mode per recipe (modes scored on the same trained models)."""
     by: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in results:
-        for mode, acc in r.get("accuracy_by_inference", {}).items():
+        for mode, acc in (r.get(key) or {}).items():
             by[(r["recipe"], mode)].append(acc)
     if not by:
         return []
@@ -43,7 +45,7 @@ def inference_markdown(results: list[dict[str, Any]]) -> list[str]:
     recipes = list(dict.fromkeys(r for r, _ in by))
     out = [
         "",
-        "## Inference modes: mean accuracy (%), each mode scored on the same trained models",
+        f"## Inference modes: mean {split} accuracy (%), each mode scored on the same trained models",
         "",
         "| recipe | cells | " + " | ".join(modes) + " |",
         "|---" * (len(modes) + 2) + "|",
@@ -155,6 +157,7 @@ def write_report(
         dev_markdown(results)
         + comparisons_markdown(paired)
         + inference_markdown(results)
+        + inference_markdown(results, "dev_accuracy_by_inference", "dev")
         + noise_markdown(results)
         + phase_time_markdown(results)
         + (["", "## Figures", ""] + [f"![{p.stem}]({p.name})" for p in figures] if figures else [])

@@ -133,6 +133,14 @@ BAD_INPUTS = [
         2,
         "unknown argument(s) ['tau']",
     ),
+    (
+        "recipe: a phase name that is a path (it names a folder)",
+        lambda e: _recipe_file(
+            e, "name: r\nphases:\n  - {name: ../../x, objectives: [cross_entropy]}\n"
+        ),
+        2,
+        "no slashes, no '..'",
+    ),
     ("--set unknown key", lambda e: e.train("--set", "phases.0.lrr=1"), 2, "lrr"),
     ("--set wrong type", lambda e: e.train("--set", "phases.0.lr=fast"), 2, "expected float"),
     ("--device cuda without a GPU", lambda e: e.train("--device", "cuda"), 2, "no CUDA GPU"),
@@ -169,6 +177,19 @@ BAD_INPUTS = [
         ),
         2,
         "unknown recipe 'nope'",
+    ),
+    (
+        "bench: a task name that would write outside the output folder",
+        lambda e: (
+            [
+                "bench",
+                "--config",
+                str(_write(e.tmp / "g.yaml", "tasks: {'../up': {train: a, test: b}}\n")),
+            ]
+            + ["--output", str(e.tmp / "g")]
+        ),
+        2,
+        "task '../up': use letters",
     ),
     (
         "bench: label noise out of range",

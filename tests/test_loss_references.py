@@ -185,13 +185,24 @@ def test_nt_xent_matches_formula(dtype):
     assert obj(_fixed_step(z)).loss.item() == pytest.approx(sum(terms) / len(terms), rel=1e-4)
 
 
+@pytest.mark.parametrize("low", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("scale", [1.0, 1e3])  # large activations: fp16 overflows at 65,504
 @pytest.mark.parametrize(
-    "name", ["proxy_anchor", "proxy_nca", "soft_triple", "multi_similarity", "nt_xent"]
+    "name",
+    [
+        "supcon",
+        "proxy_anchor",
+        "proxy_nca",
+        "soft_triple",
+        "multi_similarity",
+        "nt_xent",
+        "n_pairs",
+    ],
 )
-def test_losses_finite_under_bf16_autocast(name):
-    z = _emb(torch.float32).to(torch.bfloat16).requires_grad_(True)
+def test_losses_finite_under_low_precision_autocast(name, low, scale):
+    z = (_emb(torch.float32) * scale).to(low).requires_grad_(True)
     obj = _objective(name, _emb(torch.float32))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=low):
         loss = obj(_fixed_step(z)).loss
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(z.grad).all()

@@ -8,6 +8,7 @@ which rejects unknown ones (see ``contrafit.objectives.build_objective``).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
@@ -107,6 +108,7 @@ class PhaseConfig:
     )
 
     def __post_init__(self) -> None:
+        check_name(self.name, "phase name")
         if not self.objectives:
             raise ConfigError(f"phase '{self.name}': needs at least one objective")
         _check_positive(self, "epochs", "batch_size")
@@ -292,6 +294,20 @@ def _set_path(node: Any, parts: list[str], value: Any, item: str) -> None:
     if head not in node:
         raise ConfigError(f"--set {item!r}: unknown key {head!r}; known keys are {sorted(node)}")
     _set_path(node[head], rest, value, item)
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def check_name(name: str, what: str) -> str:
+    """Names that become folder names (phases, bench tasks and recipes) must stay one plain path
+    component, so that nothing a config says can write outside the output folder."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(
+            f"{what} {name!r}: use letters, digits and . _ + - only (it names a folder; "
+            "no slashes, no '..')"
+        )
+    return name
 
 
 def load_yaml(path: str) -> Any:

@@ -7,10 +7,12 @@ seconds, not hours.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from contrafit.bench.config import Grid
 from contrafit.bench.peers import PEERS, peer_problem
 from contrafit.classifier import build_run_config
+from contrafit.config import check_name
 from contrafit.errors import ConfigError
 
 
@@ -25,14 +27,30 @@ class Cell:
     @property
     def key(self) -> str:
         sampling = f"k{self.shots}" if self.shots is not None else "split"
-        return f"{self.task}/{self.recipe}/{sampling}-noise{self.noise:g}-seed{self.seed}"
+        recipe = folder_label(self.recipe)
+        return f"{self.task}/{recipe}/{sampling}-noise{self.noise:g}-seed{self.seed}"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def folder_label(recipe: str) -> str:
+    """A recipe's cell-folder name: a YAML path contributes its file name without extension."""
+    return Path(recipe).stem if recipe.endswith((".yaml", ".yml")) else recipe
+
+
 def plan(grid: Grid) -> list[Cell]:
     problems = []
+    for name, what in [(t.name, "task") for t in grid.tasks] + [
+        (folder_label(r), "recipe") for r in grid.recipes
+    ]:
+        try:
+            check_name(name, what)
+        except ConfigError as e:
+            problems.append(str(e))
+    labels = [folder_label(r) for r in grid.recipes]
+    if len(set(labels)) != len(labels):
+        problems.append(f"two recipes would share a cell folder: {labels}")
     for task in grid.tasks:
         problems += task.problems(grid.shots, grid.seeds)
     for r in grid.recipes:

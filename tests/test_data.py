@@ -115,11 +115,12 @@ def _dataset(counts: dict[str, int]) -> TextDataset:
     return TextDataset(texts, labels)
 
 
-def test_k_per_class_takes_all_of_a_small_class_and_is_seeded():
+def test_k_per_class_takes_all_of_a_small_class_and_is_seeded(caplog):
     data = _dataset({"a": 50, "b": 3, "c": 20})
     s1 = sample_k_per_class(data, 8, seed=7)
     counts = {c: s1.labels.count(c) for c in "abc"}
     assert counts == {"a": 8, "b": 3, "c": 8}
+    assert "class 'b' has 3 examples, fewer than K=8: all of them are used" in caplog.text
     assert s1.texts == sample_k_per_class(data, 8, seed=7).texts
     assert s1.texts != sample_k_per_class(data, 8, seed=8).texts
 

@@ -41,6 +41,9 @@ class Env:
             argv += ["--set", o]
         return [*argv, *extra]
 
+    def bench(self, *args: str) -> list[str]:
+        return ["bench", *args, "--output", str(self.tmp / "grid")]
+
     def model_folder(self, damage) -> Path:
         """A trained, saved model folder, then damaged by ``damage(folder)``."""
         assert main(self.train(out="saved")) == 0
@@ -171,32 +174,21 @@ BAD_INPUTS = [
     ("--resume without a checkpoint", lambda e: e.train("--resume"), 2, "no checkpoint"),
     (
         "bench: unknown task, recipe and missing split, all listed",
-        lambda e: (
-            ["bench", "--data-root", str(e.tmp), "--tasks", "zz", "--recipes", "nope"]
-            + ["--output", str(e.tmp / "g")]
-        ),
+        lambda e: e.bench("--data-root", str(e.tmp), "--tasks", "zz", "--recipes", "nope"),
         2,
         "unknown recipe 'nope'",
     ),
     (
         "bench: a task name that would write outside the output folder",
-        lambda e: (
-            [
-                "bench",
-                "--config",
-                str(_write(e.tmp / "g.yaml", "tasks: {'../up': {train: a, test: b}}\n")),
-            ]
-            + ["--output", str(e.tmp / "g")]
+        lambda e: e.bench(
+            "--config", str(_write(e.tmp / "g.yaml", "tasks: {'../up': {train: a, test: b}}\n"))
         ),
         2,
         "task '../up': use letters",
     ),
     (
         "bench: label noise out of range",
-        lambda e: (
-            ["bench", "--data-root", str(e.tmp), "--tasks", "zz", "--label-noise", "1.5"]
-            + ["--output", str(e.tmp / "g")]
-        ),
+        lambda e: e.bench("--data-root", str(e.tmp), "--tasks", "zz", "--label-noise", "1.5"),
         2,
         "label noise must be in [0, 1)",
     ),

@@ -15,6 +15,18 @@ from contrafit.objectives.functional import supcon_loss, supcon_terms
 LABELS = torch.tensor([0, 0, 1, 1, 1, 2])
 DTYPES = [torch.float32, torch.float64]
 
+# every objective computed on the batch's pooled embeddings (and labels)
+EMBEDDING_LOSSES = [
+    "supcon",
+    "proxy_anchor",
+    "proxy_nca",
+    "soft_triple",
+    "triplet",
+    "n_pairs",
+    "multi_similarity",
+    "nt_xent",
+]
+
 
 def _emb(dtype, seed=0, n=6, d=5):
     g = torch.Generator().manual_seed(seed)
@@ -187,18 +199,7 @@ def test_nt_xent_matches_formula(dtype):
 
 @pytest.mark.parametrize("low", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("scale", [1.0, 1e3])  # large activations: fp16 overflows at 65,504
-@pytest.mark.parametrize(
-    "name",
-    [
-        "supcon",
-        "proxy_anchor",
-        "proxy_nca",
-        "soft_triple",
-        "multi_similarity",
-        "nt_xent",
-        "n_pairs",
-    ],
-)
+@pytest.mark.parametrize("name", EMBEDDING_LOSSES)
 def test_losses_finite_under_low_precision_autocast(name, low, scale):
     z = (_emb(torch.float32) * scale).to(low).requires_grad_(True)
     obj = _objective(name, _emb(torch.float32))
@@ -236,19 +237,7 @@ def test_n_pairs_matches_sohn(dtype):
     torch.testing.assert_close(obj(_fixed_step(z)).loss, expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "supcon",
-        "proxy_anchor",
-        "proxy_nca",
-        "soft_triple",
-        "triplet",
-        "n_pairs",
-        "multi_similarity",
-        "nt_xent",
-    ],
-)
+@pytest.mark.parametrize("name", EMBEDDING_LOSSES)
 def test_autocast_gives_the_fp32_value_of_the_same_embeddings(name):
     """Under bf16 autocast the losses compute in fp32: the value equals the fp32 loss of the
     (bf16-rounded) embeddings the encoder produced, which the fp32 reference tests pin down."""

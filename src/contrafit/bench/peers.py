@@ -17,7 +17,7 @@ from typing import Any
 from contrafit.bench.tasks import Splits
 from contrafit.data.labels import LabelMap
 from contrafit.errors import ConfigError
-from contrafit.evaluation.metrics import full_report
+from contrafit.evaluation.metrics import full_report, summary_metrics
 from contrafit.modeling.encoder import resolve_model_path
 
 
@@ -56,7 +56,7 @@ def run_setfit(splits: Splits, seed: int, model: str | None, out: Path) -> dict[
     if splits.dev is not None:
         dev_pred = [int(p) for p in setfit_model.predict(splits.dev.texts)]
         dev_true = labels.encode(splits.dev.labels, splits.dev.source)
-        dev_accuracy = sum(a == b for a, b in zip(dev_pred, dev_true, strict=True)) / len(dev_true)
+        dev_accuracy = summary_metrics(dev_true, dev_pred)["accuracy"]
     return {
         "metrics": metrics,
         "dev_accuracy": dev_accuracy,

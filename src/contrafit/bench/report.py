@@ -120,6 +120,7 @@ def write_report(
     from pathlib import Path
 
     from contrafit.bench.compare import comparisons, comparisons_markdown
+    from contrafit.bench.plots import draw_all
     from contrafit.io import atomic_write_json, atomic_write_text
 
     out = Path(out)
@@ -150,8 +151,6 @@ def write_report(
         f"{', '.join(map(str, grid.seeds))}; {len(results)} cells; this invocation took "
         f"{wall_seconds:.0f} s (finished cells are reused, not re-run).",
     ]
-    from contrafit.bench.plots import draw_all
-
     figures = draw_all(results, out)
     extra = (
         dev_markdown(results)
@@ -215,10 +214,6 @@ def dev_markdown(results: list[dict[str, Any]]) -> list[str]:
     for rec in recipes:
         means = [statistics.fmean(by[(rec, t)]) if (rec, t) in by else None for t in tasks]
         cells = [f"{100 * m:.1f}" if m is not None else "–" for m in means]
-        full = None not in means
-        out.append(
-            f"| {rec} | " + " | ".join(cells) + f" | {100 * statistics.fmean(means):.1f} |"
-            if full
-            else f"| {rec} | " + " | ".join(cells) + " | – |"
-        )
+        mean = f"{100 * statistics.fmean(means):.1f}" if None not in means else "–"
+        out.append(f"| {rec} | " + " | ".join(cells) + f" | {mean} |")
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +80,11 @@ def _run_recipe(
     }
 
 
-def run_cell(cell: Cell, grid: Grid, out: Path, splits: Splits | None = None) -> dict[str, Any]:
+def run_cell(cell: Cell, grid: Grid, out: Path) -> dict[str, Any]:
     source = next(t for t in grid.tasks if t.name == cell.task)
-    splits = splits or source.load(cell.shots, cell.seed)
+    splits = source.load(cell.shots, cell.seed)
     if cell.noise:
-        noisy = inject_label_noise(splits.train, cell.noise, seed=cell.seed)
-        splits = Splits(noisy, splits.dev, splits.test, splits.unlabeled, splits.unlabeled_dropped)
+        splits = replace(splits, train=inject_label_noise(splits.train, cell.noise, cell.seed))
     out.mkdir(parents=True, exist_ok=True)
     if cell.recipe in PEERS:
         _, run_peer = PEERS[cell.recipe]

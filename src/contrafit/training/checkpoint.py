@@ -66,6 +66,12 @@ def _set_rng_meta(meta: dict[str, Any]) -> None:
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
+def _under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors saved under ``prefix.``, with that prefix taken off their names."""
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
 class Checkpointer:
     """Saves at a step interval and at the end of every phase but the last; loads for --resume."""
 
@@ -141,8 +147,7 @@ class Checkpointer:
                 "start a new run in another --output folder"
             )
         self.finished_phases = json.loads(meta["finished_phases"])
-        n = len("carry.")
-        self.carry = {k[n:]: v for k, v in tensors.items() if k.startswith("carry.")}
+        self.carry = _under(tensors, "carry")
         return Resume(
             loop=LoopState(**json.loads(meta["loop"])),
             tensors=tensors,
@@ -163,8 +168,7 @@ class Resume:
     rng: dict[str, Any]
 
     def part(self, prefix: str) -> dict[str, torch.Tensor]:
-        n = len(prefix) + 1
-        return {k[n:]: v for k, v in self.tensors.items() if k.startswith(prefix + ".")}
+        return _under(self.tensors, prefix)
 
     def restore_model(self, model: torch.nn.Module) -> None:
         model.load_state_dict(self.part("model"))

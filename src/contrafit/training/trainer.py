@@ -125,7 +125,8 @@ def train(
                 f"phase '{phase.name}': its objectives need labels but the phase reads "
                 "unlabeled text; set data: labeled"
             )
-        here = state if state is not None and i == state.loop.phase_index else None
+        # a checkpoint saved inside this phase continues it; one saved between phases starts it
+        mid_phase = state is not None and i == state.loop.phase_index and not state.loop.fresh
         results.append(
             run_phase(
                 model,
@@ -137,7 +138,7 @@ def train(
                 seed=config.seed + i,
                 checkpoint=checkpoint,
                 phase_index=i,
-                resume=here if here is not None and not here.loop.fresh else None,
+                resume=state if mid_phase else None,
             )
         )
         phase_proxies = objective.class_proxies()

@@ -152,3 +152,44 @@ def test_proxies_are_in_the_optimizer_and_move(tiny, name):
     optimizer.step()
     optimizer.zero_grad()
     assert any(not torch.equal(b, p) for b, p in zip(before, objective.parameters(), strict=True))
+
+
+def test_fused_optimizer_matches_the_reference_adamw(tiny):
+    """The fused kernel (speed) must take the same steps as PyTorch's reference AdamW loop."""
+    import copy
+
+    from contrafit.config import PhaseConfig
+    from contrafit.training.optim import build_optimizer
+
+    model, tokenizer = tiny
+    model = copy.deepcopy(model)
+    reference = copy.deepcopy(model)
+    objective = build_objective([ObjectiveConfig("supcon")], _task(model))
+    phase = PhaseConfig(name="p", objectives=[ObjectiveConfig("supcon")], lr=1e-3)
+    fused = build_optimizer(model, objective, phase)
+    assert fused.defaults["fused"]
+    slow = torch.optim.AdamW(
+        [
+            {**g, "params": [dict(reference.named_parameters())[n] for n in names]}
+            for g, names in zip(
+                fused.param_groups,
+                [
+                    [n for n, p in model.named_parameters() if any(p is q for q in g["params"])]
+                    for g in fused.param_groups
+                ],
+                strict=True,
+            )
+        ],
+        foreach=False,
+        fused=False,
+    )
+    batch = _batch(tokenizer, [0, 0, 1, 1, 2, 2])
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for _ in range(3):
+        for m, opt in ((model, fused), (reference, slow)):
+            objective(Step(m, batch)).loss.backward()
+            opt.step()
+            opt.zero_grad()
+    for (name, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
+    assert sum(not torch.equal(start[n], p) for n, p in model.named_parameters()) > 10

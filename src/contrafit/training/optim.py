@@ -45,7 +45,12 @@ def build_optimizer(
     groups = [g for g in groups if g["params"]]
     for g in groups:
         g["initial_lr"] = g["lr"]
-    return torch.optim.AdamW(groups, lr=phase.lr)
+    # The fused kernel updates every tensor in one pass: on CPU the default per-tensor loop took
+    # 0.18 s per MiniLM step against 0.036 s fused (benchmarks/speed), more than the forward and
+    # backward of a small batch. Same algorithm, same seed -> same result run to run.
+    params = [p for g in groups for p in g["params"]]
+    fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+    return torch.optim.AdamW(groups, lr=phase.lr, fused=fused or None)
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:

@@ -81,8 +81,18 @@ class PhaseConfig:
             "search with the weights as the preference vector"
         },
     )
-    data: Literal["labeled", "unlabeled"] = field(
-        default="labeled", metadata={"help": "labeled examples, or unlabeled task text"}
+    data: Literal["labeled", "unlabeled", "pseudo"] = field(
+        default="labeled",
+        metadata={
+            "help": "labeled examples; unlabeled task text (post-training); or pseudo: the labeled "
+            "examples plus unlabeled texts labeled by the model so far (self-training)"
+        },
+    )
+    pseudo_per_class: int = field(
+        default=32, metadata={"help": "data: pseudo: most confident unlabeled texts per class"}
+    )
+    pseudo_pool: int = field(
+        default=2000, metadata={"help": "data: pseudo: unlabeled texts scored (a seeded sample)"}
     )
     augment: Literal["none", "imbalance", "extra"] = field(
         default="none",
@@ -111,7 +121,7 @@ class PhaseConfig:
         check_name(self.name, "phase name")
         if not self.objectives:
             raise ConfigError(f"phase '{self.name}': needs at least one objective")
-        _check_positive(self, "epochs", "batch_size")
+        _check_positive(self, "epochs", "batch_size", "pseudo_per_class", "pseudo_pool")
         if self.max_steps is not None and self.max_steps <= 0:
             raise ConfigError(f"phase '{self.name}': max_steps must be > 0, got {self.max_steps}")
         if self.lr <= 0:

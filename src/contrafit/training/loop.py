@@ -87,7 +87,7 @@ def run_phase(
     objective.to(rt.device)
     optimizer = build_optimizer(model, objective, phase)
     # dev selection needs a trained head: phases on unlabeled text (post-training) skip it
-    select = phase.select_best and dev is not None and phase.data == "labeled"
+    select = phase.select_best and dev is not None and phase.data != "unlabeled"
 
     steps_per_epoch = len(make_batches(phase, objective, train, seed))
     total = phase.epochs * steps_per_epoch

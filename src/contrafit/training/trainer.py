@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -10,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from contrafit.config import RunConfig
+from contrafit.config import PhaseConfig, RunConfig
 from contrafit.data.augment import PRESETS, correct_imbalance
 from contrafit.data.batching import Encoded, encode
 from contrafit.data.labels import LabelMap
@@ -25,7 +26,10 @@ from contrafit.objectives.registry import build_objective
 from contrafit.scoring import Bank
 from contrafit.training.checkpoint import Checkpointer, LoopState
 from contrafit.training.loop import PhaseResult, Runtime, run_phase
+from contrafit.training.pseudo import most_confident, sample_texts, with_pseudo_labels
 from contrafit.training.runtime import resolve_device, resolve_precision, seed_everything
+
+logger = logging.getLogger("contrafit")
 
 
 @dataclass
@@ -115,7 +119,23 @@ def train(
             phase.objectives, replace(task, seed=config.seed + i), phase.combine
         )
         objective.bind(model)
-        data: Encoded = labeled if phase.data == "labeled" else unlabeled_enc
+        data: Encoded = labeled if phase.data != "unlabeled" else unlabeled_enc
+        # a checkpoint saved inside this phase continues it; one saved between phases starts it
+        mid_phase = state is not None and i == state.loop.phase_index and not state.loop.fresh
+        if phase.data == "pseudo":
+            data = self_training_data(
+                phase,
+                i,
+                model,
+                labeled,
+                train_data.texts,
+                unlabeled,
+                tokenizer,
+                config,
+                rt,
+                checkpoint,
+                mid_phase,
+            )
         if phase.augment != "none":
             max_ratio, min_ratio = PRESETS[phase.augment]
             grown = correct_imbalance(train_data, config.seed + i, max_ratio, min_ratio)
@@ -125,8 +145,6 @@ def train(
                 f"phase '{phase.name}': its objectives need labels but the phase reads "
                 "unlabeled text; set data: labeled"
             )
-        # a checkpoint saved inside this phase continues it; one saved between phases starts it
-        mid_phase = state is not None and i == state.loop.phase_index and not state.loop.fresh
         results.append(
             run_phase(
                 model,
@@ -151,6 +169,55 @@ def train(
                 checkpoint.carry["proxies"] = proxies.detach()
             checkpoint.save(model, None, None, LoopState(i + 1, 0, 0, fresh=True))
     return Trained(model, tokenizer, label_map, results, build_bank(labeled, proxies, model, rt))
+
+
+def self_training_data(
+    phase: PhaseConfig,
+    index: int,
+    model: TextClassifier,
+    labeled: Encoded,
+    labeled_texts: list[str],
+    unlabeled: TextDataset | None,
+    tokenizer,
+    config: RunConfig,
+    rt: Runtime,
+    checkpoint: Checkpointer | None,
+    mid_phase: bool,
+) -> Encoded:
+    """The labeled examples plus the pool texts the model is most sure of at the phase's start.
+    The choice is kept in the checkpoint: a resumed phase trains on the same examples."""
+    known = set(labeled_texts)  # a labeled text keeps its own label
+    pool = [t for t in unlabeled.texts if t not in known] if unlabeled is not None else []
+    if not pool:
+        logger.warning(
+            "phase '%s' self-trains on unlabeled task text and none was given (--unlabeled FILE): "
+            "it trains on the labeled examples only",
+            phase.name,
+        )
+        return labeled
+    texts = sample_texts(pool, phase.pseudo_pool, config.seed + index)
+    scored = encode(
+        TextDataset(texts, source="unlabeled"), tokenizer, config.recipe.model.max_length
+    )
+    key = f"pseudo.{phase.name}"
+    if mid_phase and checkpoint is not None and f"{key}.rows" in checkpoint.carry:
+        rows = checkpoint.carry[f"{key}.rows"].tolist()
+        labels = checkpoint.carry[f"{key}.labels"].tolist()
+    else:
+        rows, labels = most_confident(
+            model, scored, phase.pseudo_per_class, rt.eval_batch_size, rt.device, rt.amp_dtype
+        )
+    if checkpoint is not None:
+        checkpoint.carry[f"{key}.rows"] = torch.tensor(rows, dtype=torch.long)
+        checkpoint.carry[f"{key}.labels"] = torch.tensor(labels, dtype=torch.long)
+    rt.log(
+        {
+            "phase": phase.name,
+            "pseudo_labeled": len(rows),
+            "per_class": dict(sorted(Counter(labels).items())),
+        }
+    )
+    return with_pseudo_labels(labeled, scored, rows, labels)
 
 
 def build_bank(labeled: Encoded, proxies, model: TextClassifier, rt: Runtime) -> Bank:

@@ -1,0 +1,71 @@
+"""Self-training data: the labeled examples plus the unlabeled texts the current model is most sure
+of, an equal number per predicted class (class-balanced, so a biased model cannot flood one class).
+
+A phase with ``data: pseudo`` trains on this set: the few labels are kept, and the model's own
+confident predictions on the task's unlabeled text add examples (self-training, as in Chen et al.
+2021, "Revisiting self-training for few-shot learning of language model")."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from contrafit.data.batching import Encoded
+from contrafit.inference import run_inference
+from contrafit.modeling.model import TextClassifier
+
+
+def sample_texts(texts: list[str], size: int, seed: int) -> list[str]:
+    """At most ``size`` of ``texts``, drawn with ``seed``: scoring all of a large pool would cost
+    more than the training it feeds."""
+    if len(texts) <= size:
+        return list(texts)
+    return [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), size))]
+
+
+def most_confident(
+    model: TextClassifier,
+    pool: Encoded,
+    per_class: int,
+    batch_size: int,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+) -> tuple[list[int], list[int]]:
+    """Rows of ``pool`` and their predicted classes: for each class the ``per_class`` rows
+    predicted as it with the highest probability (fewer when fewer are predicted as it)."""
+    logits, _ = run_inference(model, pool, batch_size, device, amp_dtype)
+    confidence, predicted = logits.softmax(-1).max(-1)
+    rows: list[int] = []
+    for c in range(logits.shape[1]):
+        members = (predicted == c).nonzero().flatten()
+        # ties broken by position: the choice is a pure function of the model and the pool
+        order = torch.argsort(confidence[members], descending=True, stable=True)
+        rows += members[order[:per_class]].tolist()
+    return rows, predicted[rows].tolist()
+
+
+def with_pseudo_labels(
+    labeled: Encoded, pool: Encoded, rows: list[int], labels: list[int]
+) -> Encoded:
+    """The labeled examples followed by the chosen pool rows with their pseudo-labels."""
+    extra = _rows(pool, rows, labels)
+    both = labeled.token_type_ids is not None and extra.token_type_ids is not None
+    words = labeled.word_ids is not None and extra.word_ids is not None
+    return Encoded(
+        input_ids=labeled.input_ids + extra.input_ids,
+        token_type_ids=labeled.token_type_ids + extra.token_type_ids if both else None,
+        labels=list(labeled.labels or []) + labels,
+        pad_id=labeled.pad_id,
+        word_ids=labeled.word_ids + extra.word_ids if words else None,
+    )
+
+
+def _rows(enc: Encoded, rows: list[int], labels: list[int] | None) -> Encoded:
+    return Encoded(
+        input_ids=[enc.input_ids[i] for i in rows],
+        token_type_ids=[enc.token_type_ids[i] for i in rows] if enc.token_type_ids else None,
+        labels=labels,
+        pad_id=enc.pad_id,
+        word_ids=[enc.word_ids[i] for i in rows] if enc.word_ids else None,
+    )

@@ -1,0 +1,88 @@
+"""Self-training (``data: pseudo``): which unlabeled texts are chosen, and that a run uses them."""
+
+import torch
+from conftest import TINY, toy_rows
+
+from contrafit import ContrafitClassifier
+from contrafit.data.batching import encode
+from contrafit.data.loading import TextDataset
+from contrafit.inference import run_inference
+from contrafit.modeling import load_encoder
+from contrafit.training.pseudo import most_confident, sample_texts, with_pseudo_labels
+
+
+def _fitted(tiny_model_dir, toy_files):
+    clf = ContrafitClassifier(tiny_model_dir, "ce", seed=0, overrides=TINY, progress=False)
+    return clf.fit(toy_files["train"], dev=toy_files["dev"])
+
+
+def test_most_confident_takes_the_top_of_each_predicted_class(tiny_model_dir, toy_files):
+    clf = _fitted(tiny_model_dir, toy_files)
+    _, tokenizer = load_encoder(tiny_model_dir)
+    texts = [r["text"] for r in toy_rows(30, seed=7)]
+    pool = encode(TextDataset(texts), tokenizer, 32)
+    model = clf.model_
+    rows, labels = most_confident(model, pool, 5, 16, torch.device("cpu"), None)
+
+    logits, _ = run_inference(model, pool, 16, torch.device("cpu"), None)
+    confidence, predicted = logits.softmax(-1).max(-1)
+    assert len(rows) == len(set(rows)) == 10 and labels == predicted[rows].tolist()
+    for c in (0, 1):
+        chosen = [r for r, y in zip(rows, labels, strict=True) if y == c]
+        others = [i for i in range(len(texts)) if predicted[i] == c and i not in chosen]
+        assert len(chosen) == 5
+        assert min(confidence[chosen]) >= max(confidence[others])
+
+
+def test_pseudo_labeled_rows_follow_the_labeled_ones(tiny_model_dir):
+    _, tokenizer = load_encoder(tiny_model_dir)
+    labeled = encode(TextDataset(["a good film", "a bad film"]), tokenizer, 32, [0, 1])
+    pool = encode(TextDataset(["x", "great", "awful"]), tokenizer, 32)
+    merged = with_pseudo_labels(labeled, pool, [2, 1], [1, 0])
+    assert merged.input_ids == labeled.input_ids + [pool.input_ids[2], pool.input_ids[1]]
+    assert merged.labels == [0, 1, 1, 0]
+
+
+def test_pool_sample_is_seeded():
+    texts = [f"t{i}" for i in range(100)]
+    assert sample_texts(texts, 10, seed=3) == sample_texts(texts, 10, seed=3)
+    assert sample_texts(texts, 10, seed=3) != sample_texts(texts, 10, seed=4)
+    assert sample_texts(texts, 500, seed=3) == texts
+
+
+def test_self_training_phase_adds_pseudo_labeled_texts_but_never_a_labeled_one(
+    tiny_model_dir, toy_files
+):
+    train_texts = [r["text"] for r in toy_rows(16, seed=1)]  # the rows of toy_files["train"]
+    pool = [r["text"] for r in toy_rows(4, seed=9)] + train_texts  # 8 new texts
+    records = []
+    overrides = [*TINY, "phases.self_train.pseudo_per_class=100", "phases.self_train.epochs=2"]
+    clf = ContrafitClassifier(tiny_model_dir, "scl-self-train", overrides=overrides, progress=False)
+    clf.fit(toy_files["train"], dev=toy_files["dev"], unlabeled=pool, log=records.append)
+    pseudo = [r for r in records if "pseudo_labeled" in r]
+    assert len(pseudo) == 1 and pseudo[0]["pseudo_labeled"] == 8
+    steps = max(r["step"] for r in records if r.get("phase") == "self_train" and "step" in r)
+    assert steps == 2 * -(-(32 + 8) // 16)  # 2 epochs over 32 labeled + 8 pseudo-labeled
+    assert clf.evaluate(toy_files["test"])["accuracy"] >= 0.9
+
+
+def test_resumed_self_training_trains_on_the_same_pseudo_labels(
+    tiny_model_dir, toy_files, tmp_path
+):
+    """The pseudo-labels come from the model at the phase's start; a run resumed mid-phase must
+    reuse them (re-scoring with the half-trained model would choose other texts)."""
+    import numpy as np
+    import pytest
+    from test_resume import FAST, Killed, _kill_at
+
+    pool = [r["text"] for r in toy_rows(40, seed=9)]
+
+    def fit(**kw):
+        clf = ContrafitClassifier(tiny_model_dir, "scl-self-train", overrides=FAST, progress=False)
+        return clf.fit(toy_files["train"], dev=toy_files["dev"], unlabeled=pool, **kw)
+
+    expected = fit().predict_proba(toy_files["test"])
+    with pytest.raises(Killed):
+        fit(checkpoint_dir=tmp_path, checkpoint_every=3, log=_kill_at("self_train", 5))
+    resumed = fit(checkpoint_dir=tmp_path, checkpoint_every=3, resume=True)
+    np.testing.assert_allclose(resumed.predict_proba(toy_files["test"]), expected, atol=1e-6)

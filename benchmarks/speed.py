@@ -51,16 +51,17 @@ def model_flops_per_token(model_path: str, seq_len: int, training: bool) -> floa
 
 
 def _workload(n_examples: int, words: int, seed: int = 0):
-    """n labelled texts of ``words`` words drawn from the SST-2 16-shot texts (2 classes)."""
+    """n labelled texts of ``words`` random words of the task's test texts, classes in turn."""
     import random
 
     from contrafit.data.loading import TextDataset, load_dataset
 
-    pool = load_dataset(TASK / "test.jsonl")
+    pool = load_dataset(TASK / "test.jsonl", allow_empty_text=True)
     vocab = " ".join(pool.texts).split()
     rng = random.Random(seed)
     texts = [" ".join(rng.choices(vocab, k=words)) for _ in range(n_examples)]
-    return TextDataset(texts, [pool.labels[i % len(pool)] for i in range(n_examples)])
+    classes = sorted(set(pool.labels))
+    return TextDataset(texts, [classes[i % len(classes)] for i in range(n_examples)])
 
 
 def train_throughput(recipe: str, n_examples: int, seq_len: int, flops_token: float, peak: float):
@@ -145,9 +146,18 @@ def _end_to_end(who: str, train_file: str, per_class: int | None, queue) -> None
             "train_seconds": train_s,
             "predict_seconds": predict_s,
             "wall_seconds": time.perf_counter() - start,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb": _peak_rss_mb(),
         }
     )
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. (getrusage's ru_maxrss survives exec: a spawned child
+    would report its parent's peak; VmHWM belongs to the child's own address space.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
 
 
 def end_to_end(who: str, train_file: str = str(TASK / "train.jsonl"), per_class=None) -> dict:

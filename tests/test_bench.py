@@ -219,3 +219,30 @@ def test_recipe_variants_carry_their_overrides_and_are_validated(tmp_path):
     plain["recipes"] = [{"name": "bad", "recipe": "ce", "set": ["model.head=nope"]}]
     with pytest.raises(ConfigError, match="recipe 'bad'"):
         plan(build_grid(plain))
+
+
+def test_recipes_flag_selects_the_grid_files_variants_by_name(tmp_path):
+    import argparse
+
+    from contrafit.cli import _grid_settings
+
+    _lmbff(tmp_path)
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(
+        f"data_root: {tmp_path}\ntasks: [a]\nseeds: [1]\n"
+        "recipes: [ce, {name: ce-mlp, recipe: ce, set: [model.head=mlp]}]\n"
+    )
+    args = argparse.Namespace(
+        config=str(grid_file),
+        data_root=None,
+        recipes="ce-mlp,scl",
+        seeds=None,
+        shots=None,
+        label_noise=None,
+        model=None,
+        overrides=None,
+        tasks=None,
+    )
+    grid = build_grid(_grid_settings(args))
+    assert [c.recipe for c in plan(grid)] == ["ce-mlp", "scl"]
+    assert grid.recipe_and_overrides("ce-mlp") == ("ce", ["model.head=mlp"])

@@ -283,6 +283,9 @@ def _grid_settings(args) -> dict:
         "model": args.model,
         "set": args.overrides,
     }
+    if flags["recipes"]:  # a name the file defines as a variant keeps the file's definition
+        variants = {r["name"]: r for r in plain.get("recipes") or [] if isinstance(r, dict)}
+        flags["recipes"] = [variants.get(name, name) for name in flags["recipes"]]
     plain.update({k: v for k, v in flags.items() if v is not None})
     if args.tasks:  # a subset of the file's tasks (keeping their options), or LM-BFF task names
         named = plain.get("tasks") or {}

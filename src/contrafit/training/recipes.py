@@ -9,7 +9,7 @@ from typing import Any
 from contrafit.config import RecipeConfig, from_plain, load_yaml
 from contrafit.errors import ConfigError
 
-DEFAULT_RECIPE = "ce"
+DEFAULT_RECIPE = "scl-slow-encoder"
 
 
 def _shipped() -> dict[str, Path]:

@@ -193,3 +193,21 @@ def test_fused_optimizer_matches_the_reference_adamw(tiny):
     for (name, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
     assert sum(not torch.equal(start[n], p) for n, p in model.named_parameters()) > 10
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e3])
+def test_clip_gradients_matches_clip_grad_norm(scale):
+    from contrafit.training.optim import clip_gradients
+
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(7))]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    for p, q in zip(a, b, strict=True):
+        p.grad = torch.randn_like(p) * scale
+        q.grad = p.grad.clone()
+    clip_gradients(a, 1.0)
+    torch.nn.utils.clip_grad_norm_(b, 1.0)
+    for p, q in zip(a, b, strict=True):
+        torch.testing.assert_close(p.grad, q.grad)
+    norm = torch.cat([p.grad.flatten() for p in a]).norm()
+    assert norm < 0.1 if scale < 1 else abs(norm - 1.0) < 1e-4  # untouched, or clipped to 1

@@ -21,7 +21,13 @@ from contrafit.inference import run_inference
 from contrafit.modeling.model import TextClassifier
 from contrafit.objectives.base import Objective, Step
 from contrafit.training.checkpoint import Checkpointer, LoopState, Resume
-from contrafit.training.optim import apply_freeze, build_optimizer, lr_factor, set_lr
+from contrafit.training.optim import (
+    apply_freeze,
+    build_optimizer,
+    clip_gradients,
+    lr_factor,
+    set_lr,
+)
 from contrafit.training.runtime import autocast
 
 
@@ -137,7 +143,7 @@ def run_phase(
             out.loss.backward()
             average_gradients(trainable)
             if phase.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(trainable, phase.max_grad_norm)
+                clip_gradients(trainable, phase.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1

@@ -246,3 +246,17 @@ def test_recipes_flag_selects_the_grid_files_variants_by_name(tmp_path):
     grid = build_grid(_grid_settings(args))
     assert [c.recipe for c in plan(grid)] == ["ce-mlp", "scl"]
     assert grid.recipe_and_overrides("ce-mlp") == ("ce", ["model.head=mlp"])
+
+
+def test_setfit_on_a_pair_task_fails_before_training(tmp_path):
+    pytest.importorskip("setfit")
+    _lmbff(tmp_path, task="single")
+    folder = tmp_path / "pairs" / "16-1"
+    folder.mkdir(parents=True)
+    rows = [{**r, "text_pair": "and another"} for r in toy_rows(4, seed=1)]
+    for split in ("train", "dev", "test"):
+        write_jsonl(folder / f"{split}.jsonl", rows)
+    grid = {"data_root": str(tmp_path), "recipes": ["ce", "setfit"], "seeds": [1]}
+    with pytest.raises(ConfigError, match="'setfit' takes single texts; pairs hold text pairs"):
+        plan(build_grid({**grid, "tasks": ["single", "pairs"]}))
+    assert len(plan(build_grid({**grid, "tasks": ["single"]}))) == 2

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from contrafit.bench.config import Grid
-from contrafit.bench.peers import PEERS, peer_problem
+from contrafit.bench.peers import PEERS, SINGLE_TEXT_PEERS, peer_problem
 from contrafit.classifier import build_run_config
 from contrafit.config import check_name
 from contrafit.errors import ConfigError
@@ -57,6 +57,13 @@ def plan(grid: Grid) -> list[Cell]:
         if r in PEERS:
             problem = peer_problem(r)
             problems += [problem] if problem else []
+            if r in SINGLE_TEXT_PEERS:
+                pairs = [t.name for t in grid.tasks if t.is_pair(grid.shots, grid.seeds)]
+                if pairs:
+                    problems.append(
+                        f"peer {r!r} takes single texts; {', '.join(pairs)} hold text pairs "
+                        "(run the peer on the other tasks)"
+                    )
             continue
         base, overrides = grid.recipe_and_overrides(r)
         try:

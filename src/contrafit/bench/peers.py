@@ -66,6 +66,7 @@ def run_setfit(splits: Splits, seed: int, model: str | None, out: Path) -> dict[
 
 
 PEERS = {"setfit": ("setfit", run_setfit)}
+SINGLE_TEXT_PEERS = {"setfit"}  # peers that cannot take text pairs
 
 
 def peer_problem(name: str) -> str | None:

@@ -13,6 +13,7 @@ corpora the full train files come from), so post-training never sees evaluation 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,18 @@ class TaskSource:
         if self.unlabeled is not None:
             files.append(self.unlabeled)
         return found + [f"task {self.name!r}: missing file {p}" for p in files if not p.exists()]
+
+    def is_pair(self, shots: list[int], seeds: list[int]) -> bool:
+        """Whether the task's rows are text pairs, from the first row of its first train file."""
+        path = self.train if self.sampled else self.lmbff_files(shots[0], seeds[0])[0]
+        if path is None or not path.exists():
+            return False
+        with path.open(encoding="utf-8") as f:
+            first = f.readline()
+        try:
+            return "text_pair" in json.loads(first)
+        except (json.JSONDecodeError, TypeError):
+            return False  # not JSON lines (csv/tsv); loading will say what is wrong
 
     def load(self, shots: int | None, seed: int) -> Splits:
         # benchmark files are used as published (LM-BFF's cr holds empty texts): kept and logged

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TINY
+from conftest import TINY, toy_rows
 
 from contrafit import ContrafitClassifier
 from contrafit.config import ModelConfig, ObjectiveConfig
@@ -121,7 +121,8 @@ def test_every_shipped_recipe_runs_every_phase_end_to_end(recipe, tiny_model_dir
         if record.get("step") == 1:
             started.append(record["phase"])
 
-    clf.fit(toy_files["train"], dev=toy_files["dev"], log=log)
+    unlabeled = [r["text"] for r in toy_rows(8, seed=5)]  # for post-training and self-training
+    clf.fit(toy_files["train"], dev=toy_files["dev"], unlabeled=unlabeled, log=log)
     assert started == [p.name for p in clf.config.recipe.phases]
     assert clf.evaluate(toy_files["test"])["n"] == 40
 

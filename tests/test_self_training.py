@@ -86,3 +86,14 @@ def test_resumed_self_training_trains_on_the_same_pseudo_labels(
         fit(checkpoint_dir=tmp_path, checkpoint_every=3, log=_kill_at("self_train", 5))
     resumed = fit(checkpoint_dir=tmp_path, checkpoint_every=3, resume=True)
     np.testing.assert_allclose(resumed.predict_proba(toy_files["test"]), expected, atol=1e-6)
+
+
+def test_without_unlabeled_text_self_training_is_skipped(tiny_model_dir, toy_files, caplog):
+    overrides = [*TINY, "phases.*.epochs=2"]
+    clf = ContrafitClassifier(tiny_model_dir, "scl-self-train", overrides=overrides, progress=False)
+    clf.fit(toy_files["train"], dev=toy_files["dev"])
+    assert [(h["name"], h["steps"] > 0) for h in clf.history_] == [
+        ("finetune", True),
+        ("self_train", False),
+    ]
+    assert "the phase is skipped" in caplog.text

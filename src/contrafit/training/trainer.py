@@ -119,7 +119,7 @@ def train(
             phase.objectives, replace(task, seed=config.seed + i), phase.combine
         )
         objective.bind(model)
-        data: Encoded = labeled if phase.data != "unlabeled" else unlabeled_enc
+        data: Encoded | None = labeled if phase.data != "unlabeled" else unlabeled_enc
         # a checkpoint saved inside this phase continues it; one saved between phases starts it
         mid_phase = state is not None and i == state.loop.phase_index and not state.loop.fresh
         if phase.data == "pseudo":
@@ -140,25 +140,28 @@ def train(
             max_ratio, min_ratio = PRESETS[phase.augment]
             grown = correct_imbalance(train_data, config.seed + i, max_ratio, min_ratio)
             data = encode(grown, tokenizer, max_len, label_map.encode(grown.labels))
-        if "labels" in objective.needs.fields and data.labels is None:
+        if data is not None and "labels" in objective.needs.fields and data.labels is None:
             raise ConfigError(
                 f"phase '{phase.name}': its objectives need labels but the phase reads "
                 "unlabeled text; set data: labeled"
             )
-        results.append(
-            run_phase(
-                model,
-                objective,
-                phase,
-                data,
-                dev,
-                rt,
-                seed=config.seed + i,
-                checkpoint=checkpoint,
-                phase_index=i,
-                resume=state if mid_phase else None,
+        if data is None:  # self-training with no unlabeled text: nothing to add, phase skipped
+            results.append(PhaseResult(phase.name, steps=0, seconds=0.0))
+        else:
+            results.append(
+                run_phase(
+                    model,
+                    objective,
+                    phase,
+                    data,
+                    dev,
+                    rt,
+                    seed=config.seed + i,
+                    checkpoint=checkpoint,
+                    phase_index=i,
+                    resume=state if mid_phase else None,
+                )
             )
-        )
         phase_proxies = objective.class_proxies()
         proxies = phase_proxies if phase_proxies is not None else proxies
         if on_phase_end is not None and is_main_process():
@@ -183,18 +186,19 @@ def self_training_data(
     rt: Runtime,
     checkpoint: Checkpointer | None,
     mid_phase: bool,
-) -> Encoded:
-    """The labeled examples plus the pool texts the model is most sure of at the phase's start.
-    The choice is kept in the checkpoint: a resumed phase trains on the same examples."""
+) -> Encoded | None:
+    """The labeled examples plus the pool texts the model is most sure of at the phase's start
+    (None without unlabeled text). The choice is kept in the checkpoint: a resumed phase trains on
+    the same examples."""
     known = set(labeled_texts)  # a labeled text keeps its own label
     pool = [t for t in unlabeled.texts if t not in known] if unlabeled is not None else []
     if not pool:
         logger.warning(
             "phase '%s' self-trains on unlabeled task text and none was given (--unlabeled FILE): "
-            "it trains on the labeled examples only",
+            "the phase is skipped",
             phase.name,
         )
-        return labeled
+        return None
     texts = sample_texts(pool, phase.pseudo_pool, config.seed + index)
     scored = encode(
         TextDataset(texts, source="unlabeled"), tokenizer, config.recipe.model.max_length

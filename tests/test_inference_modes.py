@@ -48,3 +48,15 @@ def test_modes_are_saved_and_selectable_at_predict_time(
         np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
     results = loaded.evaluate_modes(toy_files["test"])
     assert set(results) == modes
+
+
+def test_with_knn_inference_the_best_epoch_is_chosen_by_knn_dev_accuracy(tiny_model_dir, toy_files):
+    """Each epoch's dev score is the kNN one, so the kept model's dev accuracy is its kNN accuracy
+    (the head's would be a different number on most epochs of this barely trained model)."""
+    overrides = [*TINY, "phases.*.epochs=4", "phases.*.lr=3e-4", "inference.mode=knn"]
+    clf = ContrafitClassifier(tiny_model_dir, "scl", overrides=overrides, progress=False)
+    clf.fit(toy_files["train"], dev=toy_files["dev"])
+    history = clf.history_[-1]["dev_history"]
+    modes = clf.evaluate_modes(toy_files["dev"])
+    assert clf.history_[-1]["best_dev"]["accuracy"] == modes["knn"]["accuracy"]
+    assert max(h["accuracy"] for h in history) == modes["knn"]["accuracy"]

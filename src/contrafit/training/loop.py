@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from contrafit.config import PhaseConfig
+from contrafit.config import InferenceConfig, PhaseConfig
 from contrafit.data.batching import Encoded, collate, m_per_class_batches, random_batches
 from contrafit.distributed import average_gradients, is_main_process, shard
 from contrafit.errors import ContrafitError
@@ -20,6 +20,7 @@ from contrafit.evaluation.metrics import summary_metrics
 from contrafit.inference import run_inference
 from contrafit.modeling.model import TextClassifier
 from contrafit.objectives.base import Objective, Step
+from contrafit.scoring import Bank, probabilities
 from contrafit.training.checkpoint import Checkpointer, LoopState, Resume
 from contrafit.training.optim import (
     apply_freeze,
@@ -41,6 +42,9 @@ class Runtime:
     amp_dtype: torch.dtype | None
     eval_metric: str = "accuracy"
     eval_batch_size: int = 64
+    # with kNN inference, dev accuracy (and so the best epoch) is that of kNN over the phase's
+    # training embeddings: the epoch is chosen by the predictions the saved model will make
+    knn: InferenceConfig | None = None
     log: Callable[[dict[str, Any]], None] = lambda record: None
     progress: bool = True
 
@@ -65,11 +69,17 @@ def make_batches(
     return random_batches(len(data), phase.batch_size, seed)
 
 
-def evaluate_dev(model: TextClassifier, dev: Encoded, rt: Runtime) -> dict[str, float]:
-    logits, _ = run_inference(model, dev, rt.eval_batch_size, rt.device, rt.amp_dtype)
-    labels = torch.tensor(dev.labels)
-    metrics = summary_metrics(dev.labels, logits.argmax(-1).tolist())
-    metrics["loss"] = float(F.cross_entropy(logits, labels))
+def evaluate_dev(
+    model: TextClassifier, dev: Encoded, rt: Runtime, train: Encoded | None = None
+) -> dict[str, float]:
+    logits, embeddings = run_inference(model, dev, rt.eval_batch_size, rt.device, rt.amp_dtype)
+    predicted = logits.argmax(-1)
+    if rt.knn is not None and train is not None and train.labels is not None:
+        _, bank_emb = run_inference(model, train, rt.eval_batch_size, rt.device, rt.amp_dtype)
+        bank = Bank(F.normalize(bank_emb, dim=-1), torch.tensor(train.labels))
+        predicted = probabilities(logits, embeddings, rt.knn, bank).argmax(-1)
+    metrics = summary_metrics(dev.labels, predicted.tolist())
+    metrics["loss"] = float(F.cross_entropy(logits, torch.tensor(dev.labels)))  # head's: tie-break
     return metrics
 
 
@@ -174,7 +184,7 @@ def run_phase(
                 )
                 checkpoint.save(model, objective, optimizer, at, best_state)
         if select:
-            metrics = evaluate_dev(model, dev, rt)
+            metrics = evaluate_dev(model, dev, rt, train)
             result.dev_history.append({"epoch": epoch, **metrics})
             rt.log({"phase": phase.name, "epoch": epoch, "dev": metrics})
             # ties on a small dev set are common: the lower dev loss breaks them

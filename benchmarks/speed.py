@@ -17,6 +17,7 @@ import multiprocessing as mp
 import platform
 import resource
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,49 +26,59 @@ import torch
 TASK = Path("../shared/data/lmbff_kshot/mr/16-42")
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 3.0) -> float:
-    """Best sustained FLOP/s of an n×n matmul in ``dtype`` (fp32 or bf16) on this CPU/GPU."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
+def _best_flops(products: list[tuple[torch.Tensor, torch.Tensor]], seconds: float) -> float:
+    """Best sustained FLOP/s over repeated passes of the matrix products ``a @ b``."""
+    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in products)
+    for a, b in products:  # warm-up
         a @ b
     best, end = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < end:
         start = time.perf_counter()
-        for _ in range(5):
-            a @ b
-        best = max(best, 5 * 2 * n**3 / (time.perf_counter() - start))
-    return best
-
-
-def model_shape_peak(tokens: int, hidden: int, ffn: int, seconds: float = 2.0) -> float:
-    """bf16 FLOP/s of the encoder's own matmuls at ``tokens`` rows (one batch of the workload):
-    the ceiling the model's shapes allow, below the square-matrix peak on small batches."""
-    shapes = [(tokens, hidden, hidden)] * 4 + [(tokens, hidden, ffn), (tokens, ffn, hidden)]
-    mats = [
-        (torch.randn(m, k, dtype=torch.bfloat16), torch.randn(k, n, dtype=torch.bfloat16))
-        for m, k, n in shapes
-    ]
-    flops = sum(2 * m * k * n for m, k, n in shapes)
-    for a, b in mats:
-        a @ b
-    best, end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        start = time.perf_counter()
-        for a, b in mats:
+        for a, b in products:
             a @ b
         best = max(best, flops / (time.perf_counter() - start))
     return best
 
 
-def model_flops_per_token(model_path: str, seq_len: int, training: bool) -> float:
-    from contrafit.modeling.encoder import load_encoder
+def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 3.0) -> float:
+    """Best sustained FLOP/s of an n×n matmul in ``dtype`` (fp32 or bf16) on this CPU/GPU."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    return _best_flops([(a, b)] * 5, seconds)
 
-    encoder, _ = load_encoder(model_path)
-    n_embed = sum(p.numel() for n, p in encoder.named_parameters() if "embeddings" in n)
-    n = sum(p.numel() for p in encoder.parameters()) - n_embed
-    cfg = encoder.config
-    train = 6 * n + 12 * cfg.num_hidden_layers * cfg.hidden_size * seq_len
-    return train if training else train / 3
+
+@dataclass(frozen=True)
+class ModelSize:
+    non_embedding_params: int
+    layers: int
+    hidden: int
+    ffn: int
+
+    @classmethod
+    def of(cls, model_path: str) -> ModelSize:
+        from contrafit.modeling.encoder import load_encoder
+
+        encoder, _ = load_encoder(model_path)
+        n_embed = sum(p.numel() for n, p in encoder.named_parameters() if "embeddings" in n)
+        cfg = encoder.config
+        n = sum(p.numel() for p in encoder.parameters()) - n_embed
+        return cls(n, cfg.num_hidden_layers, cfg.hidden_size, cfg.intermediate_size)
+
+    def flops_per_token(self, seq_len: int, training: bool) -> float:
+        train = 6 * self.non_embedding_params + 12 * self.layers * self.hidden * seq_len
+        return train if training else train / 3
+
+    def shape_peak(self, tokens: int, seconds: float = 2.0) -> float:
+        """bf16 FLOP/s of the encoder's own matmuls (Q, K, V, output, the two feed-forward
+        products) at ``tokens`` rows: the ceiling its shapes allow, below the square peak."""
+        h, f = self.hidden, self.ffn
+        shapes = [(tokens, h, h)] * 4 + [(tokens, h, f), (tokens, f, h)]
+        return _best_flops(
+            [
+                (torch.randn(m, k, dtype=torch.bfloat16), torch.randn(k, n, dtype=torch.bfloat16))
+                for m, k, n in shapes
+            ],
+            seconds,
+        )
 
 
 def _workload(n_examples: int, words: int, seed: int = 0):
@@ -292,24 +303,22 @@ def main() -> None:
         "peak_bf16": matmul_peak(torch.bfloat16),
         "batch_tokens": 8 * args.seq_len,  # the few-shot recipes' batch of 8
     }
-    cfg = __import__("transformers").AutoConfig.from_pretrained(model)
-    r["peak_model_shapes"] = model_shape_peak(
-        r["batch_tokens"], cfg.hidden_size, cfg.intermediate_size
-    )
-    train_flops = model_flops_per_token(model, args.seq_len, training=True)
+    size = ModelSize.of(model)  # loaded once: every FLOP count below derives from it
+    r["peak_model_shapes"] = size.shape_peak(r["batch_tokens"])
+    train_flops = size.flops_per_token(args.seq_len, training=True)
     r["training"] = [
         train_throughput(rec, args.n_examples, args.seq_len, train_flops, r["peak_bf16"])
         for rec in args.recipes.split(",")
     ]
     r["seq_len_scaling"] = [
         train_throughput(
-            "default", args.n_examples, n, model_flops_per_token(model, n, True), r["peak_bf16"]
+            "default", args.n_examples, n, size.flops_per_token(n, True), r["peak_bf16"]
         )
         | {"seq_len": n}
         for n in map(int, args.seq_lens.split(","))
     ]
     r["inference"] = inference_throughput(
-        2000, args.seq_len, model_flops_per_token(model, args.seq_len, False), r["peak_bf16"]
+        2000, args.seq_len, size.flops_per_token(args.seq_len, False), r["peak_bf16"]
     )
     r["end_to_end"] = [end_to_end("ours"), end_to_end("setfit")]
     if args.scaling:

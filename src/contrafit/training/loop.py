@@ -69,14 +69,27 @@ def make_batches(
     return random_batches(len(data), phase.batch_size, seed)
 
 
+def build_bank(
+    model: TextClassifier, labeled: Encoded, rt: Runtime, proxies: torch.Tensor | None = None
+) -> Bank:
+    """Training embeddings (for kNN) and the last learned proxies (for proxy inference)."""
+    _, emb = run_inference(model, labeled, rt.eval_batch_size, rt.device, rt.amp_dtype)
+    return Bank(
+        train_embeddings=F.normalize(emb, dim=-1),
+        train_labels=torch.tensor(labeled.labels),
+        proxies=F.normalize(proxies.detach().float().cpu(), dim=-1)
+        if proxies is not None
+        else None,
+    )
+
+
 def evaluate_dev(
     model: TextClassifier, dev: Encoded, rt: Runtime, train: Encoded | None = None
 ) -> dict[str, float]:
     logits, embeddings = run_inference(model, dev, rt.eval_batch_size, rt.device, rt.amp_dtype)
     predicted = logits.argmax(-1)
     if rt.knn is not None and train is not None and train.labels is not None:
-        _, bank_emb = run_inference(model, train, rt.eval_batch_size, rt.device, rt.amp_dtype)
-        bank = Bank(F.normalize(bank_emb, dim=-1), torch.tensor(train.labels))
+        bank = build_bank(model, train, rt)
         predicted = probabilities(logits, embeddings, rt.knn, bank).argmax(-1)
     metrics = summary_metrics(dev.labels, predicted.tolist())
     metrics["loss"] = float(F.cross_entropy(logits, torch.tensor(dev.labels)))  # head's: tie-break

@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from contrafit.config import PhaseConfig, RunConfig
 from contrafit.data.augment import PRESETS, correct_imbalance
@@ -18,14 +17,13 @@ from contrafit.data.labels import LabelMap
 from contrafit.data.loading import TextDataset
 from contrafit.distributed import init_from_environment, is_main_process
 from contrafit.errors import ConfigError
-from contrafit.inference import run_inference
 from contrafit.modeling.encoder import load_encoder, resolve_model_path
 from contrafit.modeling.model import TextClassifier
 from contrafit.objectives.base import TaskInfo
 from contrafit.objectives.registry import build_objective
 from contrafit.scoring import Bank
 from contrafit.training.checkpoint import Checkpointer, LoopState
-from contrafit.training.loop import PhaseResult, Runtime, run_phase
+from contrafit.training.loop import PhaseResult, Runtime, build_bank, run_phase
 from contrafit.training.pseudo import most_confident, sample_texts, with_pseudo_labels
 from contrafit.training.runtime import resolve_device, resolve_precision, seed_everything
 
@@ -172,7 +170,7 @@ def train(
             if proxies is not None:
                 checkpoint.carry["proxies"] = proxies.detach()
             checkpoint.save(model, None, None, LoopState(i + 1, 0, 0, fresh=True))
-    return Trained(model, tokenizer, label_map, results, build_bank(labeled, proxies, model, rt))
+    return Trained(model, tokenizer, label_map, results, build_bank(model, labeled, rt, proxies))
 
 
 def self_training_data(
@@ -223,15 +221,3 @@ def self_training_data(
         }
     )
     return with_pseudo_labels(labeled, scored, rows, labels)
-
-
-def build_bank(labeled: Encoded, proxies, model: TextClassifier, rt: Runtime) -> Bank:
-    """Training embeddings (for kNN) and the last learned proxies (for proxy inference)."""
-    _, emb = run_inference(model, labeled, rt.eval_batch_size, rt.device, rt.amp_dtype)
-    return Bank(
-        train_embeddings=F.normalize(emb, dim=-1),
-        train_labels=torch.tensor(labeled.labels),
-        proxies=F.normalize(proxies.detach().float().cpu(), dim=-1)
-        if proxies is not None
-        else None,
-    )

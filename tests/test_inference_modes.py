@@ -60,3 +60,19 @@ def test_with_knn_inference_the_best_epoch_is_chosen_by_knn_dev_accuracy(tiny_mo
     modes = clf.evaluate_modes(toy_files["dev"])
     assert clf.history_[-1]["best_dev"]["accuracy"] == modes["knn"]["accuracy"]
     assert max(h["accuracy"] for h in history) == modes["knn"]["accuracy"]
+
+
+def test_knn_epoch_choice_uses_the_saved_models_bank_also_when_self_training(
+    tiny_model_dir, toy_files
+):
+    """A self-training phase trains on pseudo-labeled texts too, but the saved bank holds the
+    labeled examples only: the dev kNN that picks the epoch must use that same bank."""
+    from conftest import toy_rows
+
+    overrides = [*TINY, "phases.*.epochs=4", "phases.*.lr=3e-4", "inference.mode=knn"]
+    clf = ContrafitClassifier(tiny_model_dir, "scl-self-train", overrides=overrides, progress=False)
+    pool = [r["text"] for r in toy_rows(40, seed=9)]
+    clf.fit(toy_files["train"], dev=toy_files["dev"], unlabeled=pool)
+    assert clf.history_[-1]["steps"] > 0
+    knn = clf.evaluate_modes(toy_files["dev"])["knn"]["accuracy"]
+    assert clf.history_[-1]["best_dev"]["accuracy"] == knn

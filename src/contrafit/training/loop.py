@@ -42,8 +42,8 @@ class Runtime:
     amp_dtype: torch.dtype | None
     eval_metric: str = "accuracy"
     eval_batch_size: int = 64
-    # with kNN inference, dev accuracy (and so the best epoch) is that of kNN over the phase's
-    # training embeddings: the epoch is chosen by the predictions the saved model will make
+    # with kNN inference, dev accuracy (and so the best epoch) is that of kNN over the bank the
+    # saved model will use: the epoch is chosen by the predictions the saved model will make
     knn: InferenceConfig | None = None
     log: Callable[[dict[str, Any]], None] = lambda record: None
     progress: bool = True
@@ -84,12 +84,12 @@ def build_bank(
 
 
 def evaluate_dev(
-    model: TextClassifier, dev: Encoded, rt: Runtime, train: Encoded | None = None
+    model: TextClassifier, dev: Encoded, rt: Runtime, bank_data: Encoded | None = None
 ) -> dict[str, float]:
     logits, embeddings = run_inference(model, dev, rt.eval_batch_size, rt.device, rt.amp_dtype)
     predicted = logits.argmax(-1)
-    if rt.knn is not None and train is not None and train.labels is not None:
-        bank = build_bank(model, train, rt)
+    if rt.knn is not None and bank_data is not None and bank_data.labels is not None:
+        bank = build_bank(model, bank_data, rt)
         predicted = probabilities(logits, embeddings, rt.knn, bank).argmax(-1)
     metrics = summary_metrics(dev.labels, predicted.tolist())
     metrics["loss"] = float(F.cross_entropy(logits, torch.tensor(dev.labels)))  # head's: tie-break
@@ -107,9 +107,12 @@ def run_phase(
     checkpoint: Checkpointer | None = None,
     phase_index: int = 0,
     resume: Resume | None = None,
+    bank_data: Encoded | None = None,
 ) -> PhaseResult:
     """Train one phase. With ``checkpoint``, the state is saved every ``every_steps`` steps;
-    with ``resume`` (a mid-phase checkpoint of this phase), training continues exactly there."""
+    with ``resume`` (a mid-phase checkpoint of this phase), training continues exactly there.
+    ``bank_data`` (default: ``train``) is what the saved model's kNN bank embeds: with kNN
+    inference, each epoch's dev accuracy is kNN over it."""
     start = time.perf_counter()
     apply_freeze(model, phase.freeze)
     model.to(rt.device)
@@ -197,7 +200,7 @@ def run_phase(
                 )
                 checkpoint.save(model, objective, optimizer, at, best_state)
         if select:
-            metrics = evaluate_dev(model, dev, rt, train)
+            metrics = evaluate_dev(model, dev, rt, bank_data if bank_data is not None else train)
             result.dev_history.append({"epoch": epoch, **metrics})
             rt.log({"phase": phase.name, "epoch": epoch, "dev": metrics})
             # ties on a small dev set are common: the lower dev loss breaks them

@@ -159,6 +159,7 @@ def train(
                     checkpoint=checkpoint,
                     phase_index=i,
                     resume=state if mid_phase else None,
+                    bank_data=labeled,  # the bank build_bank saves below
                 )
             )
         phase_proxies = objective.class_proxies()

@@ -111,16 +111,19 @@ def run_grid(
     cells: list[Cell], grid: Grid, output: str | Path, progress: bool = True
 ) -> list[dict[str, Any]]:
     output = Path(output)
-    results = []
-    bar = tqdm(cells, desc="cells", disable=not progress)
-    for cell in bar:
-        folder = output / "cells" / cell.key
-        done = folder / RESULT_FILE
+    results: dict[str, dict[str, Any]] = {}
+    for cell in cells:
+        done = output / "cells" / cell.key / RESULT_FILE
         if done.exists():
-            results.append(json.loads(done.read_text(encoding="utf-8")))
-            continue
-        bar.set_postfix_str(cell.key)
-        result = run_cell(cell, grid, folder)
-        atomic_write_json(done, result)
-        results.append(result)
-    return results
+            results[cell.key] = json.loads(done.read_text(encoding="utf-8"))
+    pending = [cell for cell in cells if cell.key not in results]
+    # Finished cells start the bar, so the rate and ETA count only cells run now.
+    with tqdm(total=len(cells), initial=len(results), desc="cells", disable=not progress) as bar:
+        for cell in pending:
+            bar.set_postfix_str(cell.key)
+            folder = output / "cells" / cell.key
+            result = run_cell(cell, grid, folder)
+            atomic_write_json(folder / RESULT_FILE, result)
+            results[cell.key] = result
+            bar.update()
+    return [results[cell.key] for cell in cells]

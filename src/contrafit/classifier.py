@@ -27,6 +27,7 @@ from contrafit.modeling.model import TextClassifier
 from contrafit.scoring import Bank, probabilities
 from contrafit.training import trainer
 from contrafit.training.checkpoint import Checkpointer
+from contrafit.training.phase_cache import PhaseCache
 from contrafit.training.recipes import recipe_plain
 from contrafit.training.runtime import resolve_device, resolve_precision
 
@@ -97,13 +98,16 @@ class ContrafitClassifier:
         checkpoint_every: int | None = 200,
         resume: bool = False,
         phase_dir: str | Path | None = None,
+        phase_cache: str | Path | None = None,
     ) -> ContrafitClassifier:
         """Train on ``X`` (texts with labels ``y``, or a dataset/file that has labels).
 
         With ``checkpoint_dir``, the run is checkpointed every ``checkpoint_every`` optimizer steps
         and between phases; ``resume=True`` continues from the checkpoint there (same config).
         With ``phase_dir``, the model after each phase is kept in ``phase_dir/NN-name`` (a folder
-        ``load`` reads), so a phase's output can be inspected or reused."""
+        ``load`` reads), so a phase's output can be inspected or reused. With ``phase_cache``, the
+        model after each phase but the last is cached there, and a fit whose first phases match a
+        cached fit's (same model, data, seed and settings) starts after them."""
         train_data = _as_dataset(X, y, text_pairs, require_labels=True)
         dev_data = _as_dataset(dev, require_labels=True) if dev is not None else None
         extra = _as_dataset(unlabeled, require_labels=False) if unlabeled is not None else None
@@ -132,6 +136,7 @@ class ContrafitClassifier:
             checkpoint,
             resume,
             on_phase_end,
+            PhaseCache(phase_cache) if phase_cache is not None else None,
         )
         self.train_seconds_ = time.perf_counter() - start
         self.model_, self.tokenizer_, self.label_map_ = (

@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the unfinished run in --output from its checkpoint (same settings)",
     )
     t.add_argument(
+        "--phase-cache",
+        metavar="DIR",
+        help="keep the model after each phase in DIR; a run whose first phases match a cached "
+        "run's (same model, data, seed and settings) starts after them",
+    )
+    t.add_argument(
         "--checkpoint-every",
         type=int,
         default=200,
@@ -113,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", help="HF model name or folder (default: offline all-MiniLM-L6-v2)")
     b.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE")
     b.add_argument("--output", required=True, help="grid folder; re-running resumes it")
+    b.add_argument(
+        "--no-phase-cache",
+        action="store_true",
+        help="compute every phase in every cell (by default, cells that share their first "
+        "phases, e.g. dae-ft and dae-cl-ft, compute them once, in OUTPUT/phase-cache)",
+    )
     return parser
 
 
@@ -187,6 +199,7 @@ def cmd_train(args) -> None:
         checkpoint_every=args.checkpoint_every or None,
         resume=args.resume,
         phase_dir=out / "phases" if args.keep_phases else None,
+        phase_cache=args.phase_cache,
     )
     if not main_process:
         return
@@ -196,7 +209,7 @@ def cmd_train(args) -> None:
         "n_train": len(train),
         "train_seconds": clf.train_seconds_,
         "phases": [
-            {k: p[k] for k in ("name", "steps", "seconds", "best_epoch", "best_dev")}
+            {k: p[k] for k in ("name", "steps", "seconds", "best_epoch", "best_dev", "reused")}
             for p in clf.history_
         ],
     }
@@ -301,7 +314,7 @@ def cmd_bench(args) -> None:
     cells = plan(grid)
     out = Path(args.output)
     start = time.perf_counter()
-    results = run_grid(cells, grid, out)
+    results = run_grid(cells, grid, out, share_phases=not args.no_phase_cache)
     wall = time.perf_counter() - start
     print(write_report(results, grid, out, wall, source=args.config))
 

@@ -25,6 +25,7 @@ RESULT_FILE = "result.json"
 # cells are short: checkpoint between phases and every 500 steps (saving costs ~1 s on MiniLM)
 CHECKPOINT_EVERY = 500
 EMBEDDINGS_FILE = "test_embeddings.safetensors"
+PHASE_CACHE_DIR = "phase-cache"
 
 
 def _run_recipe(
@@ -35,6 +36,7 @@ def _run_recipe(
     recipe: str,
     overrides: list[str],
     keep_embeddings: bool = False,
+    phase_cache: Path | None = None,
 ) -> dict[str, Any]:
     log = out / "log.jsonl"
     resume = (out / CHECKPOINT_FILE).exists()  # an interrupted cell continues from its checkpoint
@@ -49,6 +51,7 @@ def _run_recipe(
         checkpoint_dir=out,
         checkpoint_every=CHECKPOINT_EVERY,
         resume=resume,
+        phase_cache=phase_cache,
     )
     Checkpointer.remove_from(out)
     start = time.perf_counter()
@@ -65,6 +68,7 @@ def _run_recipe(
             metadata={"classes": json.dumps(clf.classes_)},
         )
     metrics = by_mode[clf.config.inference.mode]
+    reused = sum(p["seconds"] for p in clf.history_ if p.get("reused"))
     # the final model on dev: what a recipe search may rank by (never the test set)
     dev = clf.evaluate_modes(splits.dev) if splits.dev is not None else None
     return {
@@ -73,14 +77,17 @@ def _run_recipe(
         "inference": clf.config.inference.mode,
         "accuracy_by_inference": {m: r["accuracy"] for m, r in by_mode.items()},
         "metrics": metrics,
-        "train_seconds": clf.train_seconds_,
+        # a phase taken from the cache counts the seconds it took when computed, so a recipe's
+        # time is its full cost whichever cell computed the shared phase
+        "train_seconds": clf.train_seconds_ + reused,
+        "reused_phase_seconds": reused,
         "predict_seconds": predict_seconds,
         "phase_seconds": {p["name"]: p["seconds"] for p in clf.history_},
         "best_dev": [p["best_dev"] for p in clf.history_],
     }
 
 
-def run_cell(cell: Cell, grid: Grid, out: Path) -> dict[str, Any]:
+def run_cell(cell: Cell, grid: Grid, out: Path, phase_cache: Path | None = None) -> dict[str, Any]:
     source = next(t for t in grid.tasks if t.name == cell.task)
     splits = source.load(cell.shots, cell.seed)
     if cell.noise:
@@ -92,7 +99,7 @@ def run_cell(cell: Cell, grid: Grid, out: Path) -> dict[str, Any]:
     else:
         keep = cell.seed == grid.seeds[0] and cell.noise == 0.0
         recipe, overrides = grid.recipe_and_overrides(cell.recipe)
-        run = _run_recipe(cell, splits, out, grid.model, recipe, overrides, keep)
+        run = _run_recipe(cell, splits, out, grid.model, recipe, overrides, keep, phase_cache)
     metrics = run.pop("metrics")
     return {
         **cell.to_dict(),
@@ -108,9 +115,16 @@ def run_cell(cell: Cell, grid: Grid, out: Path) -> dict[str, Any]:
 
 
 def run_grid(
-    cells: list[Cell], grid: Grid, output: str | Path, progress: bool = True
+    cells: list[Cell],
+    grid: Grid,
+    output: str | Path,
+    progress: bool = True,
+    share_phases: bool = True,
 ) -> list[dict[str, Any]]:
+    """Run every unfinished cell. With ``share_phases``, cells whose recipes begin with the same
+    phases (on the same task, seed and settings) compute them once, in OUTPUT/phase-cache."""
     output = Path(output)
+    phase_cache = output / PHASE_CACHE_DIR if share_phases else None
     results: dict[str, dict[str, Any]] = {}
     for cell in cells:
         done = output / "cells" / cell.key / RESULT_FILE
@@ -122,7 +136,7 @@ def run_grid(
         for cell in pending:
             bar.set_postfix_str(cell.key)
             folder = output / "cells" / cell.key
-            result = run_cell(cell, grid, folder)
+            result = run_cell(cell, grid, folder, phase_cache)
             atomic_write_json(folder / RESULT_FILE, result)
             results[cell.key] = result
             bar.update()

@@ -57,6 +57,7 @@ class PhaseResult:
     best_epoch: int | None = None
     best_dev: dict[str, float] | None = None
     dev_history: list[dict[str, float]] = field(default_factory=list)
+    reused: bool = False  # taken from the phase cache (seconds: when it was computed)
 
 
 def make_batches(

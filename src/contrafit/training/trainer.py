@@ -24,6 +24,7 @@ from contrafit.objectives.registry import build_objective
 from contrafit.scoring import Bank
 from contrafit.training.checkpoint import Checkpointer, LoopState
 from contrafit.training.loop import PhaseResult, Runtime, build_bank, run_phase
+from contrafit.training.phase_cache import PhaseCache, data_digest, phase_keys
 from contrafit.training.pseudo import most_confident, sample_texts, with_pseudo_labels
 from contrafit.training.runtime import resolve_device, resolve_precision, seed_everything
 
@@ -65,9 +66,12 @@ def train(
     checkpoint: Checkpointer | None = None,
     resume: bool = False,
     on_phase_end: Callable[..., None] | None = None,
+    phase_cache: PhaseCache | None = None,
 ) -> Trained:
     """Run the recipe's phases in order on one model. With ``checkpoint``, the run is saved at its
-    interval and between phases; ``resume`` continues from that checkpoint when there is one."""
+    interval and between phases; ``resume`` continues from that checkpoint when there is one.
+    With ``phase_cache``, the model after each phase but the last is kept there, and a run starts
+    after the deepest phase another run (or this one) already computed with the same inputs."""
     if train_data.labels is None:
         raise ConfigError(f"{train_data.source}: training data needs a label column")
     label_map = LabelMap.from_labels(train_data.labels, train_data.source)
@@ -105,11 +109,27 @@ def train(
     )
     results, proxies = [], None
     state = checkpoint.load() if checkpoint is not None and resume else None
+    source = checkpoint  # where the finished phases and carried tensors of `state` are
+    keys: list[str] = []
+    if phase_cache is not None:
+        digest = data_digest(train_data, dev_data, unlabeled)
+        keys = phase_keys(config, task.model_path, digest)
+        if state is None:
+            hit = phase_cache.latest(keys)
+            if hit is not None:
+                state, source = hit
+                rt.log({"reused_phases": state.loop.phase_index, "cache": str(source.path)})
     if state is not None:
         state.restore_model(model)
-        results = [PhaseResult(**r) for r in checkpoint.finished_phases]
-        proxies = checkpoint.carry.get("proxies")
-        rt.log({"resumed": state.loop.phase_index, "step": state.loop.steps})
+        results = [PhaseResult(**r) for r in source.finished_phases]
+        proxies = source.carry.get("proxies")
+        if source is not checkpoint:  # started from the cache: mark its phases as reused
+            results = [replace(r, reused=True) for r in results]
+            if checkpoint is not None:  # this run's own checkpoints carry them from now on
+                checkpoint.finished_phases = [vars(r) for r in results]
+                checkpoint.carry.update(source.carry)
+        else:
+            rt.log({"resumed": state.loop.phase_index, "step": state.loop.steps})
     for i, phase in enumerate(config.recipe.phases):
         if state is not None and i < state.loop.phase_index:
             continue  # finished before the interruption
@@ -166,12 +186,27 @@ def train(
         proxies = phase_proxies if phase_proxies is not None else proxies
         if on_phase_end is not None and is_main_process():
             on_phase_end(i, results, model, tokenizer, label_map)
-        if checkpoint is not None and i + 1 < len(config.recipe.phases) and is_main_process():
-            checkpoint.finished_phases = [vars(r) for r in results]
-            if proxies is not None:
-                checkpoint.carry["proxies"] = proxies.detach()
-            checkpoint.save(model, None, None, LoopState(i + 1, 0, 0, fresh=True))
+        if i + 1 < len(config.recipe.phases) and is_main_process():
+            targets = [checkpoint] if checkpoint is not None else []
+            if keys:
+                targets.append(phase_cache.entry(keys[i]))
+            for target in targets:
+                if target is checkpoint or not target.path.exists():
+                    save_between_phases(target, model, results, proxies, i + 1)
     return Trained(model, tokenizer, label_map, results, build_bank(model, labeled, rt, proxies))
+
+
+def save_between_phases(
+    target: Checkpointer,
+    model: TextClassifier,
+    results: list[PhaseResult],
+    proxies: torch.Tensor | None,
+    next_phase: int,
+) -> None:
+    target.finished_phases = [vars(r) for r in results]
+    if proxies is not None:
+        target.carry["proxies"] = proxies.detach()
+    target.save(model, None, None, LoopState(next_phase, 0, 0, fresh=True))
 
 
 def self_training_data(

@@ -1,0 +1,83 @@
+"""Phase cache: a run that starts after a cached phase ends exactly where computing it would."""
+
+import json
+
+import numpy as np
+from conftest import TINY, toy_rows, write_jsonl
+
+from contrafit import ContrafitClassifier
+from contrafit.cli import main
+
+FAST = [*TINY, "phases.*.epochs=2", "phases.*.max_steps=6", "phases.*.batch_size=8"]
+
+
+def _fit(model_dir, recipe, files, cache=None, seed=42, log=None, extra=()):
+    clf = ContrafitClassifier(
+        model_dir, recipe, seed=seed, overrides=[*FAST, *extra], progress=False
+    )
+    return clf.fit(
+        files["train"],
+        dev=files["dev"],
+        unlabeled=files["train"],
+        phase_cache=cache,
+        log=log,
+    )
+
+
+def test_a_recipe_sharing_the_first_phase_starts_after_it_with_the_same_result(
+    tiny_model_dir, toy_files, tmp_path
+):
+    cache = tmp_path / "cache"
+    _fit(tiny_model_dir, "cmlm-ce", toy_files, cache)  # computes and caches the cmlm phase
+    assert len(list(cache.iterdir())) == 1  # the last phase is the result, not an entry
+
+    phases_run = []
+    reusing = _fit(
+        tiny_model_dir,
+        "cmlm-scl",
+        toy_files,
+        cache,
+        log=lambda r: phases_run.append(r.get("phase")),
+    )
+    computing = _fit(tiny_model_dir, "cmlm-scl", toy_files)
+
+    assert "cmlm" not in phases_run, "the cached phase was computed again"
+    assert [p["reused"] for p in reusing.history_] == [True, False]
+    assert reusing.history_[0]["steps"] == computing.history_[0]["steps"]
+    np.testing.assert_allclose(
+        reusing.predict_proba(toy_files["test"]),
+        computing.predict_proba(toy_files["test"]),
+        atol=1e-6,
+    )
+
+
+def test_another_seed_data_or_phase_setting_is_a_miss(tiny_model_dir, toy_files, tmp_path):
+    cache = tmp_path / "cache"
+    _fit(tiny_model_dir, "cmlm-ce", toy_files, cache)
+    other_train = write_jsonl(tmp_path / "other.jsonl", toy_rows(8, seed=99))
+    misses = [
+        _fit(tiny_model_dir, "cmlm-ce", toy_files, cache, seed=7),
+        _fit(tiny_model_dir, "cmlm-ce", {**toy_files, "train": other_train}, cache),
+        _fit(tiny_model_dir, "cmlm-ce", toy_files, cache, extra=["phases.cmlm.lr=1e-4"]),
+    ]
+    for clf in misses:
+        assert not clf.history_[0]["reused"]
+    assert len(list(cache.iterdir())) == 4  # one entry per distinct first phase
+
+
+def test_bench_cells_share_a_phase_and_count_its_time(tmp_path, tiny_model_dir, toy_files):
+    root = tmp_path / "data" / "toy" / "16-13"
+    root.mkdir(parents=True)
+    for split in ("train", "dev", "test"):
+        (root / f"{split}.jsonl").write_text(toy_files[split].read_text())
+    out = tmp_path / "grid"
+    args = ["bench", "--data-root", str(tmp_path / "data"), "--tasks", "toy", "--seeds", "13"]
+    args += ["--recipes", "dae-ft,dae-cl-ft", "--model", tiny_model_dir, "--output", str(out)]
+    for item in FAST:
+        args += ["--set", item]
+    assert main(args) == 0
+    cells = {c["recipe"]: c for c in json.loads((out / "results.json").read_text())["cells"]}
+    assert cells["dae-ft"]["reused_phase_seconds"] == 0
+    shared = cells["dae-cl-ft"]
+    assert shared["reused_phase_seconds"] == shared["phase_seconds"]["dae"] > 0
+    assert shared["train_seconds"] > shared["reused_phase_seconds"]

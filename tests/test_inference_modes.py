@@ -27,8 +27,24 @@ def test_knn_votes_and_proxy_mixture_by_hand():
         probabilities(logits, emb, cfg, Bank(bank.train_embeddings, bank.train_labels))
 
 
+def test_logreg_is_scikit_learns_logistic_regression_on_the_bank():
+    from sklearn.linear_model import LogisticRegression
+
+    gen = torch.Generator().manual_seed(0)
+    train = torch.nn.functional.normalize(torch.randn(12, 4, generator=gen), dim=-1)
+    labels = torch.tensor([0, 1, 2] * 4)
+    emb = torch.randn(5, 4, generator=gen)
+    cfg = InferenceConfig(mode="logreg", logreg_c=0.5)
+    got = probabilities(torch.zeros(5, 3), emb, cfg, Bank(train, labels))
+    ref = LogisticRegression(C=0.5, max_iter=1000).fit(train.numpy(), labels.numpy())
+    x = torch.nn.functional.normalize(emb, dim=-1).numpy()
+    np.testing.assert_allclose(got.numpy(), ref.predict_proba(x), atol=1e-6)
+    assert got.argmax(-1).tolist() == ref.predict(x).tolist()
+
+
 @pytest.mark.parametrize(
-    "recipe, modes", [("proxy-anchor", {"head", "knn", "proxy"}), ("ce", {"head", "knn"})]
+    "recipe, modes",
+    [("proxy-anchor", {"head", "knn", "logreg", "proxy"}), ("ce", {"head", "knn", "logreg"})],
 )
 def test_modes_are_saved_and_selectable_at_predict_time(
     tiny_model_dir, toy_files, tmp_path, recipe, modes

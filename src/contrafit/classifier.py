@@ -207,7 +207,7 @@ class ContrafitClassifier:
     def available_inference_modes(self) -> list[str]:
         if self.bank_ is None:
             return ["head"]
-        return ["head", "knn"] + (["proxy"] if self.bank_.proxies is not None else [])
+        return ["head", "knn", "logreg"] + (["proxy"] if self.bank_.proxies is not None else [])
 
     def evaluate_modes(self, data: Inputs) -> dict[str, dict[str, Any]]:
         """Metrics of every available inference mode, from one forward pass over ``data``."""

@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help=".jsonl/.csv/.tsv with a text column")
     p.add_argument("--output", required=True, help="JSONL: one {label, scores} per input line")
     p.add_argument("--device", default=None)
-    p.add_argument("--inference", choices=["head", "proxy", "knn"], help="override the saved mode")
+    p.add_argument(
+        "--inference", choices=["head", "proxy", "knn", "logreg"], help="override the saved mode"
+    )
     _add_columns(p)
 
     e = sub.add_parser("evaluate", help="metrics of a saved model on a labeled file")
@@ -98,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True)
     e.add_argument("--output", help="metrics JSON (default: print only)")
     e.add_argument("--device", default=None)
-    e.add_argument("--inference", choices=["head", "proxy", "knn"], help="override the saved mode")
+    e.add_argument(
+        "--inference", choices=["head", "proxy", "knn", "logreg"], help="override the saved mode"
+    )
     _add_columns(e)
 
     sub.add_parser("recipes", help="list the shipped recipes")

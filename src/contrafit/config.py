@@ -149,18 +149,23 @@ class RecipeConfig:
 
 @dataclass
 class InferenceConfig:
-    mode: Literal["head", "proxy", "knn"] = field(
-        default="head", metadata={"help": "head softmax, proxy mixture, or kNN on train embeddings"}
+    mode: Literal["head", "proxy", "knn", "logreg"] = field(
+        default="head",
+        metadata={
+            "help": "head softmax, proxy mixture, kNN on train embeddings, or logistic regression "
+            "fitted on them"
+        },
     )
     head_weight: float = field(default=0.4, metadata={"help": "β in β·head + (1-β)·proxy"})
     proxy_scale: float = field(default=20.0, metadata={"help": "scale of cosine proxy logits"})
     knn_k: int = field(default=5, metadata={"help": "neighbours for knn"})
     knn_temperature: float = field(default=0.05, metadata={"help": "softmax temperature of votes"})
+    logreg_c: float = field(default=1.0, metadata={"help": "inverse L2 strength of logreg"})
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.head_weight <= 1.0:
             raise ConfigError(f"inference.head_weight must be in [0, 1], got {self.head_weight}")
-        _check_positive(self, "proxy_scale", "knn_k", "knn_temperature")
+        _check_positive(self, "proxy_scale", "knn_k", "knn_temperature", "logreg_c")
 
 
 @dataclass

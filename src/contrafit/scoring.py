@@ -4,6 +4,8 @@
 - proxy: β·softmax(head) + (1-β)·softmax(s·cos(x, proxies)) (Sosnowski et al. 2022), with the
          proxies (or mean SoftTriple centres) learned by a proxy loss during training
 - knn:   similarity-weighted vote of the k nearest training embeddings (cosine)
+- logreg: logistic regression fitted on the training embeddings (SetFit's classifier; scikit-learn,
+          lbfgs: deterministic, and fast at few-shot sizes, so it is fitted where it is used)
 """
 
 from __future__ import annotations
@@ -64,4 +66,20 @@ def probabilities(
             1, bank.train_labels[idx], torch.softmax(top / cfg.knn_temperature, dim=-1)
         )
         return votes
+    if cfg.mode == "logreg":
+        return _logistic_regression(x, bank, cfg.logreg_c)
     raise ConfigError(f"unknown inference mode {cfg.mode!r}")  # unreachable: config validates it
+
+
+def _logistic_regression(x: torch.Tensor, bank: Bank, c: float) -> torch.Tensor:
+    from sklearn.linear_model import LogisticRegression
+
+    train = bank.train_embeddings.float().numpy()
+    labels = bank.train_labels.numpy()
+    clf = LogisticRegression(C=c, max_iter=1000).fit(train, labels)
+    proba = torch.zeros(x.shape[0], int(labels.max()) + 1)
+    # columns of the classes present in the bank (all of them, unless it was built from a subset)
+    proba[:, torch.from_numpy(clf.classes_)] = torch.from_numpy(
+        clf.predict_proba(x.float().numpy())
+    ).float()
+    return proba

@@ -81,3 +81,17 @@ def test_bench_cells_share_a_phase_and_count_its_time(tmp_path, tiny_model_dir, 
     shared = cells["dae-cl-ft"]
     assert shared["reused_phase_seconds"] == shared["phase_seconds"]["dae"] > 0
     assert shared["train_seconds"] > shared["reused_phase_seconds"]
+
+
+def test_train_cli_phase_cache_flag(toy_files, tiny_model_dir, tmp_path):
+    def train(recipe, out):
+        args = ["train", "--train", str(toy_files["train"]), "--dev", str(toy_files["dev"])]
+        args += ["--model", tiny_model_dir, "--recipe", recipe, "--output", str(out), "--quiet"]
+        args += ["--phase-cache", str(tmp_path / "cache")]
+        for item in FAST:
+            args += ["--set", item]
+        assert main(args) == 0
+        return json.loads((out / "metrics.json").read_text())["phases"]
+
+    assert [p["reused"] for p in train("cmlm-ce", tmp_path / "a")] == [False, False]
+    assert [p["reused"] for p in train("cmlm-scl", tmp_path / "b")] == [True, False]

@@ -150,6 +150,34 @@ def test_bench_cli_runs_resumes_and_reports(tmp_path, tiny_model_dir, capsys):
     assert "| ce |" in report and "## Dev accuracy" in report
 
 
+def test_a_cell_another_live_bench_process_claimed_is_left_to_it(tmp_path, tiny_model_dir):
+    import socket
+    import subprocess
+
+    _lmbff(tmp_path / "data", seeds=(1, 2))
+    out = tmp_path / "grid"
+    argv = ["bench", "--data-root", str(tmp_path / "data"), "--tasks", "a", "--recipes", "ce"]
+    argv += ["--seeds", "1,2", "--model", tiny_model_dir, "--output", str(out)]
+    argv += [x for o in TINY for x in ("--set", o)]
+    claimed = out / "cells" / "a" / "ce" / "k16-noise0-seed1"
+    claimed.mkdir(parents=True)
+    other = subprocess.Popen(["sleep", "60"])  # stands in for a second bench process
+    try:
+        (claimed / "running.claim").write_text(f"{socket.gethostname()} {other.pid}")
+        assert main(argv) == 0
+        results = json.loads((out / "results.json").read_text())
+        assert [c["seed"] for c in results["cells"]] == [2] and results["planned_cells"] == 2
+        assert not (claimed / "result.json").exists() and (claimed / "running.claim").exists()
+        assert "1 of 2 cells" in (out / "report.md").read_text()
+    finally:
+        other.kill()
+        other.wait()
+    assert main(argv) == 0  # its process is gone: the stale claim is taken over and the cell run
+    results = json.loads((out / "results.json").read_text())
+    assert [c["seed"] for c in results["cells"]] == [1, 2]
+    assert not list(out.glob("cells/**/running.claim"))
+
+
 def test_setfit_peer_runs_in_the_same_harness(tmp_path, tiny_model_dir):
     pytest.importorskip("setfit")
     from contrafit.bench.run import run_cell

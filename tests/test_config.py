@@ -41,7 +41,10 @@ def test_overrides_by_index_name_and_wildcard():
         ("phases.9.lr=1", r"no element '9'"),
         ("nonsense", r"expected key=value"),
         ("phases.0.epochs=0", r"epochs must be > 0"),
-        ("inference.mode=vote", r"expected one of \['head', 'proxy', 'knn', 'logreg'\], got 'vote'"),
+        (
+            "inference.mode=vote",
+            r"expected one of \['head', 'proxy', 'knn', 'logreg'\], got 'vote'",
+        ),
     ],
 )
 def test_bad_overrides_are_clear(override, message):

@@ -320,7 +320,7 @@ def cmd_bench(args) -> None:
     start = time.perf_counter()
     results = run_grid(cells, grid, out, share_phases=not args.no_phase_cache)
     wall = time.perf_counter() - start
-    print(write_report(results, grid, out, wall, source=args.config))
+    print(write_report(results, grid, out, wall, source=args.config, planned=len(cells)))
 
 
 COMMANDS = {

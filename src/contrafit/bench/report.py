@@ -114,9 +114,15 @@ def phase_time_markdown(results: list[dict[str, Any]]) -> list[str]:
 
 
 def write_report(
-    results: list[dict[str, Any]], grid, out, wall_seconds: float, source: str | None = None
+    results: list[dict[str, Any]],
+    grid,
+    out,
+    wall_seconds: float,
+    source: str | None = None,
+    planned: int | None = None,
 ) -> str:
-    """``out/results.json`` and ``out/report.md`` (both written atomically); returns the report."""
+    """``out/results.json`` and ``out/report.md`` (both written atomically); returns the report.
+    ``planned``: the grid's cell count, when ``results`` holds only the finished part of it."""
     from pathlib import Path
 
     from contrafit.bench.compare import comparisons, comparisons_markdown
@@ -133,6 +139,7 @@ def write_report(
             "summary": rows,
             "paired": paired,
             "wall_seconds": wall_seconds,
+            "planned_cells": planned if planned is not None else len(results),
             "grid": {
                 "source": source,
                 "tasks": [t.name for t in grid.tasks],
@@ -145,10 +152,13 @@ def write_report(
             },
         },
     )
+    count = f"{len(results)} cells"
+    if planned is not None and planned > len(results):
+        count = f"{len(results)} of {planned} cells (the rest were running in another process)"
     notes = [
         f"Model: {grid.model or 'default (all-MiniLM-L6-v2, offline)'}; grid "
         f"{'`' + source + '`' if source else 'from the command line'}; seeds "
-        f"{', '.join(map(str, grid.seeds))}; {len(results)} cells; this invocation took "
+        f"{', '.join(map(str, grid.seeds))}; {count}; this invocation took "
         f"{wall_seconds:.0f} s (finished cells are reused, not re-run).",
     ]
     figures = draw_all(results, out)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +29,50 @@ RESULT_FILE = "result.json"
 CHECKPOINT_EVERY = 500
 EMBEDDINGS_FILE = "test_embeddings.safetensors"
 PHASE_CACHE_DIR = "phase-cache"
+# "HOST PID" of the bench process running the cell: lets several processes share one grid folder
+CLAIM_FILE = "running.claim"
+
+logger = logging.getLogger(__name__)
+
+
+def _claim_is_live(claim: Path) -> bool:
+    """A claim is live while its process runs. Another host's claim can't be checked: it counts as
+    live (delete the file to take the cell over)."""
+    try:
+        host, pid = claim.read_text(encoding="utf-8").split()
+        pid = int(pid)
+    except (OSError, ValueError):
+        return False  # unreadable or half-written by a killed process
+    if host != socket.gethostname():
+        return True
+    if pid == os.getpid():
+        return False  # a killed run's claim whose pid this process got again
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim_cell(folder: Path) -> bool:
+    """Claim the cell for this process (an exclusive create). False when another live process
+    holds it; a dead process's claim (an interrupted run) is taken over."""
+    folder.mkdir(parents=True, exist_ok=True)
+    claim = folder / CLAIM_FILE
+    for _ in range(2):
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _claim_is_live(claim):
+                return False
+            claim.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"{socket.gethostname()} {os.getpid()}")
+        return True
+    return False
 
 
 def _run_recipe(
@@ -121,8 +168,12 @@ def run_grid(
     progress: bool = True,
     share_phases: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run every unfinished cell. With ``share_phases``, cells whose recipes begin with the same
-    phases (on the same task, seed and settings) compute them once, in OUTPUT/phase-cache."""
+    """Run every unfinished cell and return the finished cells' results, in grid order.
+
+    With ``share_phases``, cells whose recipes begin with the same phases (on the same task, seed
+    and settings) compute them once, in OUTPUT/phase-cache. Several processes may run one grid
+    folder at once (e.g. one per CPU core): each cell is claimed before it runs, and a cell another
+    live process holds is left to it (and left out of the returned results)."""
     output = Path(output)
     phase_cache = output / PHASE_CACHE_DIR if share_phases else None
     results: dict[str, dict[str, Any]] = {}
@@ -132,12 +183,34 @@ def run_grid(
             results[cell.key] = json.loads(done.read_text(encoding="utf-8"))
     pending = [cell for cell in cells if cell.key not in results]
     # Finished cells start the bar, so the rate and ETA count only cells run now.
+    elsewhere: list[str] = []
     with tqdm(total=len(cells), initial=len(results), desc="cells", disable=not progress) as bar:
         for cell in pending:
-            bar.set_postfix_str(cell.key)
             folder = output / "cells" / cell.key
-            result = run_cell(cell, grid, folder, phase_cache)
-            atomic_write_json(folder / RESULT_FILE, result)
+            if not claim_cell(folder):
+                elsewhere.append(cell.key)
+                continue
+            try:
+                if (folder / RESULT_FILE).exists():  # finished by another process meanwhile
+                    result = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
+                else:
+                    bar.set_postfix_str(cell.key)
+                    result = run_cell(cell, grid, folder, phase_cache)
+                    atomic_write_json(folder / RESULT_FILE, result)
+            finally:
+                (folder / CLAIM_FILE).unlink(missing_ok=True)
             results[cell.key] = result
             bar.update()
-    return [results[cell.key] for cell in cells]
+    for key in elsewhere:  # some may have finished while this process ran its own cells
+        done = output / "cells" / key / RESULT_FILE
+        if done.exists():
+            results[key] = json.loads(done.read_text(encoding="utf-8"))
+    running = [key for key in elsewhere if key not in results]
+    if running:
+        logger.warning(
+            "%d cell(s) are running in another bench process (%s): the report leaves them out; "
+            "re-run this command once they finish to report the whole grid",
+            len(running),
+            ", ".join(running[:3]) + (", ..." if len(running) > 3 else ""),
+        )
+    return [results[cell.key] for cell in cells if cell.key in results]

@@ -4,6 +4,7 @@ import pytest
 import torch
 from conftest import TINY, toy_rows, write_jsonl
 
+import contrafit
 from contrafit.bench import TaskSource, build_grid, plan, read_grid_file, summarize
 from contrafit.bench.compare import paired
 from contrafit.cli import main
@@ -142,6 +143,7 @@ def test_bench_cli_runs_resumes_and_reports(tmp_path, tiny_model_dir, capsys):
             assert key in cell
         assert cell["train_seconds"] > 0 and cell["predict_seconds"] > 0
         assert 0.0 <= cell["dev_accuracy"] <= 1.0
+        assert cell["code"]["contrafit"] == contrafit.__version__  # which code made the cell
     done = sorted(out.glob("cells/**/result.json"))
     stamps = [p.stat().st_mtime_ns for p in done]
     assert main(argv) == 0  # every cell is finished: nothing is trained again

@@ -6,8 +6,10 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import time
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import torch
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from contrafit import __version__
 from contrafit.bench.config import Grid
 from contrafit.bench.grid import Cell
 from contrafit.bench.peers import PEERS
@@ -134,6 +137,25 @@ def _run_recipe(
     }
 
 
+@cache
+def code_version() -> dict[str, Any]:
+    """The code a cell ran with: a grid folder can hold cells from several checkouts over time."""
+    here = Path(__file__).parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=here, capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None  # installed from a wheel, or no git
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", str(here.parent))
+    return {"contrafit": __version__, "commit": commit, "uncommitted_changes": bool(changed)}
+
+
 def run_cell(cell: Cell, grid: Grid, out: Path, phase_cache: Path | None = None) -> dict[str, Any]:
     source = next(t for t in grid.tasks if t.name == cell.task)
     splits = source.load(cell.shots, cell.seed)
@@ -158,6 +180,7 @@ def run_cell(cell: Cell, grid: Grid, out: Path, phase_cache: Path | None = None)
         "n_test": len(splits.test),
         "n_unlabeled": len(splits.unlabeled) if splits.unlabeled is not None else 0,
         "unlabeled_dropped": splits.unlabeled_dropped,
+        "code": code_version(),
     }
 
 

@@ -290,3 +290,18 @@ def test_setfit_on_a_pair_task_fails_before_training(tmp_path):
     with pytest.raises(ConfigError, match="'setfit' takes single texts; pairs hold text pairs"):
         plan(build_grid({**grid, "tasks": ["single", "pairs"]}))
     assert len(plan(build_grid({**grid, "tasks": ["single"]}))) == 2
+
+
+def test_report_says_which_code_ran_the_cells():
+    from contrafit.bench.report import code_provenance
+
+    cells = _cells("ce", [0.5, 0.6, 0.7, 0.8])
+    cells[0]["code"] = {"contrafit": "0.1.0", "commit": "a" * 40, "uncommitted_changes": False}
+    cells[1]["code"] = {"contrafit": "0.1.0", "commit": "a" * 40, "uncommitted_changes": True}
+    cells[2]["code"] = {"restored_from": "old/results.json at commit bbb"}
+    assert code_provenance(cells) == {
+        "commit aaaaaaaaaa": 1,
+        "commit aaaaaaaaaa with uncommitted changes": 1,
+        "restored from old/results.json at commit bbb": 1,
+        "not recorded": 1,
+    }

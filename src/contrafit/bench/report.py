@@ -113,6 +113,23 @@ def phase_time_markdown(results: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def code_provenance(results: list[dict[str, Any]]) -> dict[str, int]:
+    """How many cells each code version ran: commit (+ "with uncommitted changes"), or where a
+    cell was restored from, or "not recorded" for cells older than the record."""
+    counts: dict[str, int] = {}
+    for cell in results:
+        code = cell.get("code") or {}
+        if "restored_from" in code:
+            name = f"restored from {code['restored_from']}"
+        elif code.get("commit"):
+            dirty = " with uncommitted changes" if code.get("uncommitted_changes") else ""
+            name = f"commit {code['commit'][:10]}{dirty}"
+        else:
+            name = "not recorded"
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def write_report(
     results: list[dict[str, Any]],
     grid,
@@ -161,6 +178,13 @@ def write_report(
         f"{', '.join(map(str, grid.seeds))}; {count}; this invocation took "
         f"{wall_seconds:.0f} s (finished cells are reused, not re-run).",
     ]
+    provenance = code_provenance(results)
+    if len(provenance) > 1:  # a grid folder that gathered cells over several checkouts says so
+        notes.append(
+            "Cells by the code that ran them: "
+            + "; ".join(f"{name}: {n}" for name, n in provenance.items())
+            + " (each cell's `code` in results.json)."
+        )
     figures = draw_all(results, out)
     extra = (
         dev_markdown(results)

@@ -150,6 +150,11 @@ def test_bench_cli_runs_resumes_and_reports(tmp_path, tiny_model_dir, capsys):
     assert [p.stat().st_mtime_ns for p in done] == stamps
     report = (out / "report.md").read_text()
     assert "| ce |" in report and "## Dev accuracy" in report
+    elsewhere = tmp_path / "study"  # a report of the same cells, written to its own folder
+    assert main([*argv, "--report-dir", str(elsewhere)]) == 0
+    assert [p.stat().st_mtime_ns for p in done] == stamps
+    study = json.loads((elsewhere / "results.json").read_text())
+    assert study["cells"] == results["cells"] and (elsewhere / "report.md").exists()
 
 
 def test_a_cell_another_live_bench_process_claimed_is_left_to_it(tmp_path, tiny_model_dir):

@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE")
     b.add_argument("--output", required=True, help="grid folder; re-running resumes it")
     b.add_argument(
+        "--report-dir",
+        help="write results.json, report.md and figures here instead of OUTPUT, e.g. a study "
+        "whose cells live in a bigger grid's folder (default: OUTPUT)",
+    )
+    b.add_argument(
         "--no-phase-cache",
         action="store_true",
         help="compute every phase in every cell (by default, cells that share their first "
@@ -320,7 +325,19 @@ def cmd_bench(args) -> None:
     start = time.perf_counter()
     results = run_grid(cells, grid, out, share_phases=not args.no_phase_cache)
     wall = time.perf_counter() - start
-    print(write_report(results, grid, out, wall, source=args.config, planned=len(cells)))
+    report_dir = Path(args.report_dir) if args.report_dir else out
+    report_dir.mkdir(parents=True, exist_ok=True)
+    print(
+        write_report(
+            results,
+            grid,
+            report_dir,
+            wall,
+            source=args.config,
+            planned=len(cells),
+            cells_dir=out / "cells",
+        )
+    )
 
 
 COMMANDS = {

@@ -123,7 +123,7 @@ def embedding_projection(
     return path
 
 
-def draw_all(results: list[dict[str, Any]], out: Path) -> list[Path]:
+def draw_all(results: list[dict[str, Any]], out: Path, cells_dir: Path) -> list[Path]:
     """Every figure the grid supports, written next to the report; [] without matplotlib."""
     try:
         _pyplot()
@@ -132,6 +132,6 @@ def draw_all(results: list[dict[str, Any]], out: Path) -> list[Path]:
     made = [
         accuracy_vs_shots(results, out / "accuracy_vs_k.png"),
         accuracy_vs_noise(results, out / "accuracy_vs_noise.png"),
-        embedding_projection(out / "cells", out / "embeddings_tsne.png"),
+        embedding_projection(cells_dir, out / "embeddings_tsne.png"),
     ]
     return [p for p in made if p is not None]

@@ -137,9 +137,11 @@ def write_report(
     wall_seconds: float,
     source: str | None = None,
     planned: int | None = None,
+    cells_dir=None,
 ) -> str:
     """``out/results.json`` and ``out/report.md`` (both written atomically); returns the report.
-    ``planned``: the grid's cell count, when ``results`` holds only the finished part of it."""
+    ``planned``: the grid's cell count, when ``results`` holds only the finished part of it.
+    ``cells_dir``: where the cells' saved embeddings are, when not ``out/cells``."""
     from pathlib import Path
 
     from contrafit.bench.compare import comparisons, comparisons_markdown
@@ -185,7 +187,7 @@ def write_report(
             + "; ".join(f"{name}: {n}" for name, n in provenance.items())
             + " (each cell's `code` in results.json)."
         )
-    figures = draw_all(results, out)
+    figures = draw_all(results, out, Path(cells_dir) if cells_dir else out / "cells")
     extra = (
         dev_markdown(results)
         + comparisons_markdown(paired)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 METRICS = ("accuracy", "macro_f1", "mcc")
@@ -116,7 +116,7 @@ def phase_time_markdown(results: list[dict[str, Any]]) -> list[str]:
 def code_provenance(results: list[dict[str, Any]]) -> dict[str, int]:
     """How many cells each code version ran: commit (+ "with uncommitted changes"), or where a
     cell was restored from, or "not recorded" for cells older than the record."""
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()
     for cell in results:
         code = cell.get("code") or {}
         if "restored_from" in code:
@@ -126,8 +126,8 @@ def code_provenance(results: list[dict[str, Any]]) -> dict[str, int]:
             name = f"commit {code['commit'][:10]}{dirty}"
         else:
             name = "not recorded"
-        counts[name] = counts.get(name, 0) + 1
-    return counts
+        counts[name] += 1
+    return dict(counts)
 
 
 def write_report(

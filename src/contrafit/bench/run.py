@@ -184,6 +184,12 @@ def run_cell(cell: Cell, grid: Grid, out: Path, phase_cache: Path | None = None)
     }
 
 
+def _finished(output: Path, key: str) -> dict[str, Any] | None:
+    """The cell's result when it has finished (in this process or any other), else None."""
+    done = output / "cells" / key / RESULT_FILE
+    return json.loads(done.read_text(encoding="utf-8")) if done.exists() else None
+
+
 def run_grid(
     cells: list[Cell],
     grid: Grid,
@@ -199,11 +205,7 @@ def run_grid(
     live process holds is left to it (and left out of the returned results)."""
     output = Path(output)
     phase_cache = output / PHASE_CACHE_DIR if share_phases else None
-    results: dict[str, dict[str, Any]] = {}
-    for cell in cells:
-        done = output / "cells" / cell.key / RESULT_FILE
-        if done.exists():
-            results[cell.key] = json.loads(done.read_text(encoding="utf-8"))
+    results = {cell.key: r for cell in cells if (r := _finished(output, cell.key)) is not None}
     pending = [cell for cell in cells if cell.key not in results]
     # Finished cells start the bar, so the rate and ETA count only cells run now.
     elsewhere: list[str] = []
@@ -214,9 +216,8 @@ def run_grid(
                 elsewhere.append(cell.key)
                 continue
             try:
-                if (folder / RESULT_FILE).exists():  # finished by another process meanwhile
-                    result = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
-                else:
+                result = _finished(output, cell.key)  # another process may have finished it
+                if result is None:
                     bar.set_postfix_str(cell.key)
                     result = run_cell(cell, grid, folder, phase_cache)
                     atomic_write_json(folder / RESULT_FILE, result)
@@ -225,9 +226,8 @@ def run_grid(
             results[cell.key] = result
             bar.update()
     for key in elsewhere:  # some may have finished while this process ran its own cells
-        done = output / "cells" / key / RESULT_FILE
-        if done.exists():
-            results[key] = json.loads(done.read_text(encoding="utf-8"))
+        if (result := _finished(output, key)) is not None:
+            results[key] = result
     running = [key for key in elsewhere if key not in results]
     if running:
         logger.warning(

@@ -171,6 +171,7 @@ class ContrafitClassifier:
             self.config.eval_batch_size,
             device,
             resolve_precision(self.config.precision, device),
+            self.config.attention,
         )
 
     def predict_proba(

@@ -176,6 +176,10 @@ class RunConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
         default="auto", metadata={"help": "autocast dtype; auto = bf16 where the hardware has it"}
     )
+    attention: Literal["auto", "eager", "sdpa"] = field(
+        default="auto",
+        metadata={"help": "attention kernel; auto = eager to train on a CPU, sdpa otherwise"},
+    )
     eval_metric: Literal["accuracy", "macro_f1", "mcc"] = field(
         default="accuracy", metadata={"help": "dev metric that picks the best checkpoint"}
     )

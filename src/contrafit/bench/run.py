@@ -139,7 +139,9 @@ def _run_recipe(
 
 @cache
 def code_version() -> dict[str, Any]:
-    """The code a cell ran with: a grid folder can hold cells from several checkouts over time."""
+    """The code a cell ran with: a grid folder can hold cells from several checkouts over time.
+    Read once per process, when its grid starts (run_grid): the process runs the code it imported
+    then, whatever is committed while it runs."""
     here = Path(__file__).parent
 
     def git(*args: str) -> str | None:
@@ -204,6 +206,7 @@ def run_grid(
     folder at once (e.g. one per CPU core): each cell is claimed before it runs, and a cell another
     live process holds is left to it (and left out of the returned results)."""
     output = Path(output)
+    code_version()  # the checkout this process imported: later commits do not change its cells
     phase_cache = output / PHASE_CACHE_DIR if share_phases else None
     results = {cell.key: r for cell in cells if (r := _finished(output, cell.key)) is not None}
     pending = [cell for cell in cells if cell.key not in results]

@@ -29,7 +29,7 @@ from contrafit.training.optim import (
     lr_factor,
     set_lr,
 )
-from contrafit.training.runtime import autocast
+from contrafit.training.runtime import attention, autocast
 
 
 class NonFiniteLossError(ContrafitError):
@@ -42,6 +42,7 @@ class Runtime:
     amp_dtype: torch.dtype | None
     eval_metric: str = "accuracy"
     eval_batch_size: int = 64
+    attention: str = "auto"
     # with kNN inference, dev accuracy (and so the best epoch) is that of kNN over the bank the
     # saved model will use: the epoch is chosen by the predictions the saved model will make
     knn: InferenceConfig | None = None
@@ -74,7 +75,9 @@ def build_bank(
     model: TextClassifier, labeled: Encoded, rt: Runtime, proxies: torch.Tensor | None = None
 ) -> Bank:
     """Training embeddings (for kNN) and the last learned proxies (for proxy inference)."""
-    _, emb = run_inference(model, labeled, rt.eval_batch_size, rt.device, rt.amp_dtype)
+    _, emb = run_inference(
+        model, labeled, rt.eval_batch_size, rt.device, rt.amp_dtype, rt.attention
+    )
     return Bank(
         train_embeddings=F.normalize(emb, dim=-1),
         train_labels=torch.tensor(labeled.labels),
@@ -87,7 +90,9 @@ def build_bank(
 def evaluate_dev(
     model: TextClassifier, dev: Encoded, rt: Runtime, bank_data: Encoded | None = None
 ) -> dict[str, float]:
-    logits, embeddings = run_inference(model, dev, rt.eval_batch_size, rt.device, rt.amp_dtype)
+    logits, embeddings = run_inference(
+        model, dev, rt.eval_batch_size, rt.device, rt.amp_dtype, rt.attention
+    )
     predicted = logits.argmax(-1)
     if rt.knn is not None and bank_data is not None and bank_data.labels is not None:
         bank = build_bank(model, bank_data, rt)
@@ -145,80 +150,84 @@ def run_phase(
         total=total, desc=phase.name, disable=not rt.progress, leave=False, mininterval=interval
     )
     bar.update(result.steps)
-    for epoch in range(first_epoch, phase.epochs):
-        model.train()
-        objective.train()
-        epoch_start_steps = result.steps
-        # each epoch's order is a pure function of (seed, epoch): a resumed run sees the same batches
-        batches = make_batches(phase, objective, train, seed * 1_000_003 + epoch)
-        if epoch == first_epoch and skip:
-            batches, epoch_start_steps = batches[skip:], result.steps - skip
-        for idx in batches:
+    # one kernel for the whole phase: dev evaluation switches to the inference one and back
+    with attention(model.encoder, rt.attention, rt.device, training=True):
+        for epoch in range(first_epoch, phase.epochs):
+            model.train()
+            objective.train()
+            epoch_start_steps = result.steps
+            # each epoch's order is a pure function of (seed, epoch): a resumed run sees the same batches
+            batches = make_batches(phase, objective, train, seed * 1_000_003 + epoch)
+            if epoch == first_epoch and skip:
+                batches, epoch_start_steps = batches[skip:], result.steps - skip
+            for idx in batches:
+                if result.steps >= total:
+                    break
+                # under data parallelism idx is the global batch and this process trains on its share
+                batch = {k: v.to(rt.device) for k, v in collate(train, shard(idx)).items()}
+                set_lr(optimizer, lr_factor(result.steps, total, warmup))
+                with autocast(rt.device, rt.amp_dtype):
+                    out = objective(Step(model, batch))
+                if not torch.isfinite(out.loss):
+                    raise NonFiniteLossError(
+                        f"phase '{phase.name}', epoch {epoch}, step {result.steps}: the loss is "
+                        f"{out.loss.item()} on the batch of examples {idx[:8]}{'...' if len(idx) > 8 else ''}. "
+                        "Lower the learning rate, or use --set precision=fp32."
+                    )
+                out.loss.backward()
+                average_gradients(trainable)
+                if phase.max_grad_norm:
+                    clip_gradients(trainable, phase.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                result.steps += 1
+                bar.update(1)
+                bar.set_postfix(
+                    loss=f"{out.loss.item():.4f}", refresh=False
+                )  # redraws follow mininterval
+                rt.log(
+                    {
+                        "phase": phase.name,
+                        "epoch": epoch,
+                        "step": result.steps,
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "loss": out.loss.item(),
+                        **{k: float(v) for k, v in out.parts.items()},
+                    }
+                )
+                if checkpoint is not None and checkpoint.due(result.steps) and is_main_process():
+                    result.seconds = resumed_seconds + time.perf_counter() - start
+                    at = LoopState(
+                        phase_index,
+                        epoch,
+                        result.steps,
+                        stale,
+                        list(best_key) if best_key is not None else None,
+                        epoch_start_steps,
+                        vars(result),
+                    )
+                    checkpoint.save(model, objective, optimizer, at, best_state)
+            if select:
+                metrics = evaluate_dev(
+                    model, dev, rt, bank_data if bank_data is not None else train
+                )
+                result.dev_history.append({"epoch": epoch, **metrics})
+                rt.log({"phase": phase.name, "epoch": epoch, "dev": metrics})
+                # ties on a small dev set are common: the lower dev loss breaks them
+                key = (metrics[rt.eval_metric], -metrics["loss"])
+                if best_key is None or key > best_key:
+                    best_key, stale = key, 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    result.best_epoch, result.best_dev = epoch, metrics
+                else:
+                    stale += 1
+                    if (
+                        phase.early_stopping_patience is not None
+                        and stale >= phase.early_stopping_patience
+                    ):
+                        break
             if result.steps >= total:
                 break
-            # under data parallelism idx is the global batch and this process trains on its share
-            batch = {k: v.to(rt.device) for k, v in collate(train, shard(idx)).items()}
-            set_lr(optimizer, lr_factor(result.steps, total, warmup))
-            with autocast(rt.device, rt.amp_dtype):
-                out = objective(Step(model, batch))
-            if not torch.isfinite(out.loss):
-                raise NonFiniteLossError(
-                    f"phase '{phase.name}', epoch {epoch}, step {result.steps}: the loss is "
-                    f"{out.loss.item()} on the batch of examples {idx[:8]}{'...' if len(idx) > 8 else ''}. "
-                    "Lower the learning rate, or use --set precision=fp32."
-                )
-            out.loss.backward()
-            average_gradients(trainable)
-            if phase.max_grad_norm:
-                clip_gradients(trainable, phase.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            result.steps += 1
-            bar.update(1)
-            bar.set_postfix(
-                loss=f"{out.loss.item():.4f}", refresh=False
-            )  # redraws follow mininterval
-            rt.log(
-                {
-                    "phase": phase.name,
-                    "epoch": epoch,
-                    "step": result.steps,
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "loss": out.loss.item(),
-                    **{k: float(v) for k, v in out.parts.items()},
-                }
-            )
-            if checkpoint is not None and checkpoint.due(result.steps) and is_main_process():
-                result.seconds = resumed_seconds + time.perf_counter() - start
-                at = LoopState(
-                    phase_index,
-                    epoch,
-                    result.steps,
-                    stale,
-                    list(best_key) if best_key is not None else None,
-                    epoch_start_steps,
-                    vars(result),
-                )
-                checkpoint.save(model, objective, optimizer, at, best_state)
-        if select:
-            metrics = evaluate_dev(model, dev, rt, bank_data if bank_data is not None else train)
-            result.dev_history.append({"epoch": epoch, **metrics})
-            rt.log({"phase": phase.name, "epoch": epoch, "dev": metrics})
-            # ties on a small dev set are common: the lower dev loss breaks them
-            key = (metrics[rt.eval_metric], -metrics["loss"])
-            if best_key is None or key > best_key:
-                best_key, stale = key, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                result.best_epoch, result.best_dev = epoch, metrics
-            else:
-                stale += 1
-                if (
-                    phase.early_stopping_patience is not None
-                    and stale >= phase.early_stopping_patience
-                ):
-                    break
-        if result.steps >= total:
-            break
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -31,10 +31,11 @@ def most_confident(
     batch_size: int,
     device: torch.device,
     amp_dtype: torch.dtype | None,
+    attention_choice: str = "auto",
 ) -> tuple[list[int], list[int]]:
     """Rows of ``pool`` and their predicted classes: for each class the ``per_class`` rows
     predicted as it with the highest probability (fewer when fewer are predicted as it)."""
-    logits, _ = run_inference(model, pool, batch_size, device, amp_dtype)
+    logits, _ = run_inference(model, pool, batch_size, device, amp_dtype, attention_choice)
     confidence, predicted = logits.softmax(-1).max(-1)
     rows: list[int] = []
     for c in range(logits.shape[1]):

@@ -1,4 +1,5 @@
-"""Device, precision (autocast) and seeding: the one place that knows about hardware."""
+"""Device, precision (autocast), attention kernel and seeding: the one place that knows about
+hardware."""
 
 from __future__ import annotations
 
@@ -59,6 +60,43 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def attention_kernel(choice: str, device: torch.device, training: bool) -> str:
+    """The attention implementation to run: ``choice`` unless it is "auto". Auto picks eager
+    attention for training on a CPU, where SDPA's flash-attention backward is slow (a MiniLM step
+    at batch 8 × 64 tokens ran 1.4x faster eager here), and SDPA everywhere else (CPU inference
+    is ~10 % faster with it; GPUs use fused kernels)."""
+    if choice != "auto":
+        return choice
+    return "eager" if training and device.type == "cpu" else "sdpa"
+
+
+@contextlib.contextmanager
+def attention(encoder: torch.nn.Module, choice: str, device: torch.device, training: bool):
+    """Run the block with ``encoder`` (a transformers model) on the attention kernel that
+    :func:`attention_kernel` picks, then put the previous one back. A model that cannot switch
+    keeps its own kernel under "auto"; an explicit choice it cannot run is an error."""
+    kernel = attention_kernel(choice, device, training)
+    switch = getattr(encoder, "set_attn_implementation", None)
+    before = getattr(getattr(encoder, "config", None), "_attn_implementation", None)
+    if switch is None or before is None or before == kernel:
+        yield
+        return
+    try:
+        switch(kernel)
+    except (ValueError, ImportError) as e:
+        if choice == "auto":
+            yield
+            return
+        raise ConfigError(
+            f"attention {kernel!r} is not available for this model "
+            f"({str(e).splitlines()[0]}); use attention=auto"
+        ) from None
+    try:
+        yield
+    finally:
+        switch(before)
 
 
 def seed_everything(seed: int) -> None:

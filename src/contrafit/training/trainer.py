@@ -50,6 +50,7 @@ def make_runtime(config: RunConfig, log: Callable[[dict], None] | None, progress
         amp_dtype=resolve_precision(config.precision, device),
         eval_metric=config.eval_metric,
         eval_batch_size=config.eval_batch_size,
+        attention=config.attention,
         knn=config.inference if config.inference.mode == "knn" else None,
         log=log or (lambda record: None),
         progress=progress,
@@ -244,7 +245,13 @@ def self_training_data(
         labels = checkpoint.carry[f"{key}.labels"].tolist()
     else:
         rows, labels = most_confident(
-            model, scored, phase.pseudo_per_class, rt.eval_batch_size, rt.device, rt.amp_dtype
+            model,
+            scored,
+            phase.pseudo_per_class,
+            rt.eval_batch_size,
+            rt.device,
+            rt.amp_dtype,
+            rt.attention,
         )
     if checkpoint is not None:
         checkpoint.carry[f"{key}.rows"] = torch.tensor(rows, dtype=torch.long)

@@ -185,6 +185,33 @@ def test_a_cell_another_live_bench_process_claimed_is_left_to_it(tmp_path, tiny_
     assert not list(out.glob("cells/**/running.claim"))
 
 
+def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, tiny_model_dir, monkeypatch):
+    import contrafit.bench.run as bench_run
+
+    _lmbff(tmp_path / "data", seeds=(1, 2))
+    out = tmp_path / "grid"
+    argv = ["bench", "--data-root", str(tmp_path / "data"), "--tasks", "a", "--recipes", "ce"]
+    argv += ["--seeds", "1,2", "--model", tiny_model_dir, "--output", str(out)]
+    argv += [x for o in TINY for x in ("--set", o)]
+    run_cell = bench_run.run_cell
+
+    def seed_1_fails(cell, *args, **kwargs):
+        if cell.seed == 1:
+            raise IndexError("index is out of bounds")
+        return run_cell(cell, *args, **kwargs)
+
+    monkeypatch.setattr(bench_run, "run_cell", seed_1_fails)
+    assert main(argv) == 2  # after the other cells ran and the report was written
+    failed = out / "cells" / "a" / "ce" / "k16-noise0-seed1"
+    assert "IndexError: index is out of bounds" in (failed / "error.txt").read_text()
+    results = json.loads((out / "results.json").read_text())
+    assert [c["seed"] for c in results["cells"]] == [2]
+    assert "1 cell(s) failed" in (out / "report.md").read_text()
+    monkeypatch.setattr(bench_run, "run_cell", run_cell)
+    assert main(argv) == 0  # the next run retries the failed cell
+    assert not (failed / "error.txt").exists() and (failed / "result.json").exists()
+
+
 def test_setfit_peer_runs_in_the_same_harness(tmp_path, tiny_model_dir):
     pytest.importorskip("setfit")
     from contrafit.bench.run import run_cell

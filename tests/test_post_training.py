@@ -36,6 +36,15 @@ def test_word_deletion_is_seeded_keeps_specials_and_deletes_whole_words():
     assert 0.3 < sum(counts) / (300 * 6) < 0.55  # ~40 % of the 6 pieces survive at ratio 0.6
 
 
+def test_word_deletion_keeps_an_empty_text_as_it_is():
+    # LM-BFF's cr 16-13 holds an empty text: [CLS] [SEP] and no word
+    ids = torch.tensor([[101, 102, 0, 0], [101, 11, 12, 102]])
+    mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    words = torch.tensor([[-1, -1, -1, -1], [-1, 0, 1, -1]])
+    noisy, noisy_mask = delete_words(ids, mask, words, 0.6, _gen(0), pad_id=0)
+    assert noisy[0][noisy_mask[0].bool()].tolist() == [101, 102]
+
+
 def test_complementary_masks_never_overlap_and_cover_the_share():
     maskable = torch.ones(64, 100, dtype=torch.bool)
     maskable[:, :1] = False

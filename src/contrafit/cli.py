@@ -317,7 +317,7 @@ def _grid_settings(args) -> dict:
 
 
 def cmd_bench(args) -> None:
-    from contrafit.bench import build_grid, plan, run_grid, write_report
+    from contrafit.bench import build_grid, failed_cells, plan, run_grid, write_report
 
     grid = build_grid(_grid_settings(args), args.config or "command line")
     cells = plan(grid)
@@ -325,6 +325,7 @@ def cmd_bench(args) -> None:
     start = time.perf_counter()
     results = run_grid(cells, grid, out, share_phases=not args.no_phase_cache)
     wall = time.perf_counter() - start
+    failed = failed_cells(out, cells)
     report_dir = Path(args.report_dir) if args.report_dir else out
     report_dir.mkdir(parents=True, exist_ok=True)
     print(
@@ -336,8 +337,14 @@ def cmd_bench(args) -> None:
             source=args.config,
             planned=len(cells),
             cells_dir=out / "cells",
+            failed=failed,
         )
     )
+    if failed:
+        raise ContrafitError(
+            f"{len(failed)} cell(s) failed, e.g. {failed[0]}: see "
+            f"{out / 'cells' / failed[0] / 'error.txt'}; the other cells are in the report"
+        )
 
 
 COMMANDS = {

@@ -138,10 +138,12 @@ def write_report(
     source: str | None = None,
     planned: int | None = None,
     cells_dir=None,
+    failed: list[str] | None = None,
 ) -> str:
     """``out/results.json`` and ``out/report.md`` (both written atomically); returns the report.
     ``planned``: the grid's cell count, when ``results`` holds only the finished part of it.
-    ``cells_dir``: where the cells' saved embeddings are, when not ``out/cells``."""
+    ``cells_dir``: where the cells' saved embeddings are, when not ``out/cells``.
+    ``failed``: keys of cells whose run raised (left out of the tables)."""
     from pathlib import Path
 
     from contrafit.bench.compare import comparisons, comparisons_markdown
@@ -180,6 +182,12 @@ def write_report(
         f"{', '.join(map(str, grid.seeds))}; {count}; this invocation took "
         f"{wall_seconds:.0f} s (finished cells are reused, not re-run).",
     ]
+    if failed:
+        notes.append(
+            f"**{len(failed)} cell(s) failed** and are left out: "
+            + ", ".join(f"`{key}`" for key in failed)
+            + " (each one's traceback is in cells/KEY/error.txt; re-running the command retries them)."
+        )
     provenance = code_provenance(results)
     if len(provenance) > 1:  # a grid folder that gathered cells over several checkouts says so
         notes.append(

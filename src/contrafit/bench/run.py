@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import time
+import traceback
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -34,6 +35,8 @@ EMBEDDINGS_FILE = "test_embeddings.safetensors"
 PHASE_CACHE_DIR = "phase-cache"
 # "HOST PID" of the bench process running the cell: lets several processes share one grid folder
 CLAIM_FILE = "running.claim"
+# a cell whose run raised: its traceback; the grid goes on, and the next run of it retries the cell
+ERROR_FILE = "error.txt"
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +195,16 @@ def _finished(output: Path, key: str) -> dict[str, Any] | None:
     return json.loads(done.read_text(encoding="utf-8")) if done.exists() else None
 
 
+def failed_cells(output: str | Path, cells: list[Cell]) -> list[str]:
+    """Keys of the cells whose last run failed (an error file and no result)."""
+    folder = Path(output) / "cells"
+    return [
+        c.key
+        for c in cells
+        if (folder / c.key / ERROR_FILE).exists() and not (folder / c.key / RESULT_FILE).exists()
+    ]
+
+
 def run_grid(
     cells: list[Cell],
     grid: Grid,
@@ -222,8 +235,15 @@ def run_grid(
                 result = _finished(output, cell.key)  # another process may have finished it
                 if result is None:
                     bar.set_postfix_str(cell.key)
-                    result = run_cell(cell, grid, folder, phase_cache)
+                    try:
+                        result = run_cell(cell, grid, folder, phase_cache)
+                    except Exception:  # one bad cell must not stop hours of grid: record it
+                        (folder / ERROR_FILE).write_text(traceback.format_exc(), encoding="utf-8")
+                        logger.error("cell %s failed: see %s", cell.key, folder / ERROR_FILE)
+                        bar.update()
+                        continue
                     atomic_write_json(folder / RESULT_FILE, result)
+                    (folder / ERROR_FILE).unlink(missing_ok=True)
             finally:
                 (folder / CLAIM_FILE).unlink(missing_ok=True)
             results[cell.key] = result

@@ -23,7 +23,8 @@ def delete_words(
         keep_word = torch.rand(n_words, generator=generator) >= ratio
         if n_words and not keep_word.any():
             keep_word[torch.randint(n_words, (1,), generator=generator)] = True
-        keep = mask & ((words < 0) | keep_word[words.clamp(min=0)])
+        # an empty text (special tokens only) has nothing to delete
+        keep = mask & ((words < 0) | keep_word[words.clamp(min=0)]) if n_words else mask
         rows.append(ids[keep])
     width = max(len(r) for r in rows)
     out = torch.full((len(rows), width), pad_id, dtype=input_ids.dtype)

@@ -14,8 +14,8 @@ from contrafit.modeling.heads import build_head
 
 @dataclass
 class ModelOutput:
-    token_embeddings: torch.Tensor  # (batch, seq, dim)
-    attention_mask: torch.Tensor  # (batch, seq)
+    token_embeddings: torch.Tensor | None  # (batch, seq, dim); None from precomputed features
+    attention_mask: torch.Tensor | None  # (batch, seq); None from precomputed features
     embeddings: torch.Tensor  # (batch, dim) pooled, not normalised
     logits: torch.Tensor  # (batch, classes)
 
@@ -44,10 +44,13 @@ class TextClassifier(nn.Module):
         return tokens, pool(tokens, attention_mask, self.config.pooling)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
-        tokens, pooled = self.embed(
-            batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")
-        )
+        if "pooled" in batch:  # a frozen encoder's features, computed once per phase (run_phase)
+            tokens, pooled = None, batch["pooled"]
+        else:
+            tokens, pooled = self.embed(
+                batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")
+            )
         # the head runs outside autocast in fp32: it is cheap and keeps logits/softmax precise
         with torch.autocast(device_type=pooled.device.type, enabled=False):
             logits = self.head(pooled.float())
-        return ModelOutput(tokens, batch["attention_mask"], pooled, logits)
+        return ModelOutput(tokens, batch.get("attention_mask"), pooled, logits)

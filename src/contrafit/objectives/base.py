@@ -26,6 +26,9 @@ class Needs:
     sampler: str = "random"  # "random" or "m_per_class" (every anchor gets positives)
     samples_per_class: int = 2  # m, for the m_per_class sampler
     unlabeled: bool = False  # trains on unlabeled task text
+    # reads the encoder's token embeddings, not only the pooled vector: a frozen encoder's pooled
+    # features cannot then stand in for running it (see run_phase)
+    tokens: bool = False
 
     def merge(self, other: Needs) -> Needs:
         samplers = {self.sampler, other.sampler} - {"random"}
@@ -36,6 +39,7 @@ class Needs:
             sampler=samplers.pop() if samplers else "random",
             samples_per_class=max(self.samples_per_class, other.samples_per_class),
             unlabeled=self.unlabeled or other.unlabeled,
+            tokens=self.tokens or other.tokens,
         )
 
 

@@ -8,6 +8,7 @@ submodules of the objective, so the optimizer trains them, with their own learni
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import torch
@@ -112,6 +113,8 @@ class SoftTriple(MetricLearningObjective):
         )
         self.centers_per_class = centers_per_class
         self.level = level
+        if level != "pooled":
+            self.needs = replace(self.needs, tokens=True)
 
     def embeddings_and_labels(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
         if self.level == "pooled":

@@ -9,6 +9,8 @@ the losses toward the preference ray (r_j·l_j equal for all j) and, once there,
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from scipy.optimize import linprog
@@ -69,6 +71,7 @@ class EPOSum(WeightedSum):
     def __init__(self, terms: dict[str, tuple[float, Objective]], fixed: set[str] = frozenset()):
         super().__init__(terms)
         self.fixed = set(fixed)
+        self.needs = replace(self.needs, tokens=True)  # the shared representation is per token
 
     def compute(self, step: Step) -> LossOutput:
         all_outs = {name: obj(step) for name, obj in self.terms.items()}

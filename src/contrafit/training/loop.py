@@ -71,13 +71,49 @@ def make_batches(
     return random_batches(len(data), phase.batch_size, seed)
 
 
+Inference = Callable[[TextClassifier, Encoded], tuple[torch.Tensor, torch.Tensor]]
+
+
+def inference_of(rt: Runtime) -> Inference:
+    """(model, data) -> (logits, pooled embeddings), as run_inference with ``rt``'s settings."""
+    return lambda model, data: run_inference(
+        model, data, rt.eval_batch_size, rt.device, rt.amp_dtype, rt.attention
+    )
+
+
+class FrozenEncoderInference:
+    """Inference for a phase whose encoder is frozen: each dataset's pooled vectors are computed
+    once (eval mode: no dropout), and after that only the head runs."""
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self._embeddings: dict[int, tuple[Encoded, torch.Tensor]] = {}
+
+    def embeddings(self, model: TextClassifier, data: Encoded) -> torch.Tensor:
+        if id(data) not in self._embeddings:  # the data is kept too, so its id stays its own
+            _, emb = inference_of(self.rt)(model, data)
+            self._embeddings[id(data)] = (data, emb)
+        return self._embeddings[id(data)][1]
+
+    @torch.inference_mode()
+    def __call__(self, model: TextClassifier, data: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = self.embeddings(model, data)
+        was_training = model.training
+        model.eval()
+        logits = model({"pooled": emb.to(self.rt.device)}).logits.float().cpu()
+        model.train(was_training)
+        return logits, emb
+
+
 def build_bank(
-    model: TextClassifier, labeled: Encoded, rt: Runtime, proxies: torch.Tensor | None = None
+    model: TextClassifier,
+    labeled: Encoded,
+    rt: Runtime,
+    proxies: torch.Tensor | None = None,
+    infer: Inference | None = None,
 ) -> Bank:
     """Training embeddings (for kNN) and the last learned proxies (for proxy inference)."""
-    _, emb = run_inference(
-        model, labeled, rt.eval_batch_size, rt.device, rt.amp_dtype, rt.attention
-    )
+    _, emb = (infer or inference_of(rt))(model, labeled)
     return Bank(
         train_embeddings=F.normalize(emb, dim=-1),
         train_labels=torch.tensor(labeled.labels),
@@ -88,14 +124,17 @@ def build_bank(
 
 
 def evaluate_dev(
-    model: TextClassifier, dev: Encoded, rt: Runtime, bank_data: Encoded | None = None
+    model: TextClassifier,
+    dev: Encoded,
+    rt: Runtime,
+    bank_data: Encoded | None = None,
+    infer: Inference | None = None,
 ) -> dict[str, float]:
-    logits, embeddings = run_inference(
-        model, dev, rt.eval_batch_size, rt.device, rt.amp_dtype, rt.attention
-    )
+    infer = infer or inference_of(rt)
+    logits, embeddings = infer(model, dev)
     predicted = logits.argmax(-1)
     if rt.knn is not None and bank_data is not None and bank_data.labels is not None:
-        bank = build_bank(model, bank_data, rt)
+        bank = build_bank(model, bank_data, rt, infer=infer)
         predicted = probabilities(logits, embeddings, rt.knn, bank).argmax(-1)
     metrics = summary_metrics(dev.labels, predicted.tolist())
     metrics["loss"] = float(F.cross_entropy(logits, torch.tensor(dev.labels)))  # head's: tie-break
@@ -124,6 +163,14 @@ def run_phase(
     model.to(rt.device)
     objective.to(rt.device)
     optimizer = build_optimizer(model, objective, phase)
+    # A frozen encoder is a fixed feature extractor: it runs without dropout, and when the phase's
+    # objectives read only its pooled vector, that vector is computed once per training example
+    # here instead of at every step of every epoch (a linear probe then costs one encoder pass).
+    frozen_encoder = "encoder" in phase.freeze
+    infer, features = inference_of(rt), None
+    if frozen_encoder and not objective.needs.tokens:
+        infer = FrozenEncoderInference(rt)  # dev evaluation (and its kNN bank) reuse it too
+        features = infer.embeddings(model, train)
     # dev selection needs a trained head: phases on unlabeled text (post-training) skip it
     select = phase.select_best and dev is not None and phase.data != "unlabeled"
 
@@ -154,6 +201,8 @@ def run_phase(
     with attention(model.encoder, rt.attention, rt.device, training=True):
         for epoch in range(first_epoch, phase.epochs):
             model.train()
+            if frozen_encoder:
+                model.encoder.eval()
             objective.train()
             epoch_start_steps = result.steps
             # each epoch's order is a pure function of (seed, epoch): a resumed run sees the same batches
@@ -164,7 +213,10 @@ def run_phase(
                 if result.steps >= total:
                     break
                 # under data parallelism idx is the global batch and this process trains on its share
-                batch = {k: v.to(rt.device) for k, v in collate(train, shard(idx)).items()}
+                rows = shard(idx)
+                batch = {k: v.to(rt.device) for k, v in collate(train, rows).items()}
+                if features is not None:
+                    batch["pooled"] = features[rows].to(rt.device)
                 set_lr(optimizer, lr_factor(result.steps, total, warmup))
                 with autocast(rt.device, rt.amp_dtype):
                     out = objective(Step(model, batch))
@@ -208,9 +260,8 @@ def run_phase(
                     )
                     checkpoint.save(model, objective, optimizer, at, best_state)
             if select:
-                metrics = evaluate_dev(
-                    model, dev, rt, bank_data if bank_data is not None else train
-                )
+                bank = bank_data if bank_data is not None else train
+                metrics = evaluate_dev(model, dev, rt, bank, infer)
                 result.dev_history.append({"epoch": epoch, **metrics})
                 rt.log({"phase": phase.name, "epoch": epoch, "dev": metrics})
                 # ties on a small dev set are common: the lower dev loss breaks them

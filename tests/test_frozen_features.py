@@ -14,7 +14,7 @@ from contrafit.objectives.cross_entropy import CrossEntropy
 PROBE = [*TINY, "phases.0.freeze=[encoder]", "phases.*.epochs=6"]
 
 
-def _probe(tiny_model_dir, toy_files, monkeypatch=None, calls=None, dev=False):
+def _probe(tiny_model_dir, toy_files, monkeypatch=None, calls=None, dev=False, extra=()):
     if calls is not None:  # record every encoder pass: was autograd on?
         from transformers import BertModel
 
@@ -26,7 +26,11 @@ def _probe(tiny_model_dir, toy_files, monkeypatch=None, calls=None, dev=False):
 
         monkeypatch.setattr(BertModel, "forward", counted)
     clf = ContrafitClassifier(
-        model=tiny_model_dir, recipe="ce", precision="fp32", overrides=PROBE, progress=False
+        model=tiny_model_dir,
+        recipe="ce",
+        precision="fp32",
+        overrides=[*PROBE, *extra],
+        progress=False,
     )
     return clf.fit(str(toy_files["train"]), dev=str(toy_files["dev"]) if dev else None)
 
@@ -55,3 +59,20 @@ def test_cached_features_train_the_head_as_running_the_frozen_encoder_would(
     assert sum(calls) >= 6  # the per-step path really ran
     for k, v in cached.items():
         torch.testing.assert_close(recomputed[k], v, atol=1e-5, rtol=1e-4)
+
+
+def test_frozen_dropout_runs_the_encoder_every_step_and_still_reuses_dev_vectors(
+    tiny_model_dir, toy_files, monkeypatch
+):
+    calls: list[bool] = []
+    extra = ["phases.0.frozen_dropout=true"]
+    clf = _probe(tiny_model_dir, toy_files, monkeypatch, calls, dev=True, extra=extra)
+    phase = clf.history_[0]
+    assert len(phase["dev_history"]) >= 2
+    # every step encodes its batch (dropout on); dev is encoded once for the phase; then the bank
+    assert calls.count(True) == phase["steps"] and calls.count(False) == 2
+    again = _probe(tiny_model_dir, toy_files, dev=True, extra=extra)  # dropout draws are seeded
+    for k, v in clf.model_.head.state_dict().items():
+        torch.testing.assert_close(again.model_.head.state_dict()[k], v)
+    fixed = _probe(tiny_model_dir, toy_files, dev=True)  # no dropout noise: another head
+    assert not torch.allclose(fixed.model_.head[1].weight, clf.model_.head[1].weight)

@@ -135,6 +135,30 @@ def test_supcon_parts_sum_to_the_whole_up_to_the_shift(tiny):
     assert value("pull") >= 0 and value("push") >= 0
 
 
+def test_supcon_dropout_views_pair_each_text_with_its_second_encoding(tiny):
+    from contrafit.objectives.functional import supcon_terms
+
+    model, tokenizer = tiny
+    model.train()  # dropout on: the second pass differs from the first
+    batch = _batch(tokenizer, [0, 1, 2])  # one text per class: only the views are positives
+    objective = build_objective(
+        [ObjectiveConfig("supcon", params={"dropout_views": 2})], _task(model)
+    )
+    torch.manual_seed(1)
+    out = objective(Step(model, batch))
+    torch.manual_seed(1)  # the same two dropout masks, computed by hand
+    first, second = model(batch).embeddings, model(batch).embeddings
+    assert not torch.allclose(first, second)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    pull, push = supcon_terms(torch.cat([first, second]), labels, 0.3)
+    torch.testing.assert_close(out.loss, pull + push)
+    model.zero_grad()
+    out.loss.backward()
+    assert model.encoder.get_input_embeddings().weight.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="dropout_views"):
+        build_objective([ObjectiveConfig("supcon", params={"dropout_views": 3})], _task(model))
+
+
 @pytest.mark.parametrize("name", ["proxy_anchor", "proxy_nca", "soft_triple"])
 def test_proxies_are_in_the_optimizer_and_move(tiny, name):
     from contrafit.config import PhaseConfig

@@ -110,6 +110,13 @@ class PhaseConfig:
     warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps for linear warm-up"})
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "gradient clipping"})
     freeze: list[Literal["encoder", "embeddings", "head"]] = field(default_factory=list)
+    frozen_dropout: bool = field(
+        default=False,
+        metadata={
+            "help": "a frozen encoder keeps its dropout (it runs at every step, in train mode) "
+            "instead of giving fixed features computed once for the phase"
+        },
+    )
     select_best: bool = field(
         default=True, metadata={"help": "evaluate on dev each epoch and keep the best weights"}
     )

@@ -163,13 +163,15 @@ def run_phase(
     model.to(rt.device)
     objective.to(rt.device)
     optimizer = build_optimizer(model, objective, phase)
-    # A frozen encoder is a fixed feature extractor: it runs without dropout, and when the phase's
-    # objectives read only its pooled vector, that vector is computed once per training example
-    # here instead of at every step of every epoch (a linear probe then costs one encoder pass).
+    # A frozen encoder's dev (and kNN bank) vectors are the same every epoch: computed once. Unless
+    # the phase keeps its dropout (frozen_dropout), it is a fixed feature extractor for training
+    # too: eval mode, and when the objectives read only the pooled vector, that vector is computed
+    # once per training example instead of at every step of every epoch.
     frozen_encoder = "encoder" in phase.freeze
-    infer, features = inference_of(rt), None
-    if frozen_encoder and not objective.needs.tokens:
-        infer = FrozenEncoderInference(rt)  # dev evaluation (and its kNN bank) reuse it too
+    fixed_features = frozen_encoder and not phase.frozen_dropout
+    infer = FrozenEncoderInference(rt) if frozen_encoder else inference_of(rt)
+    features = None
+    if fixed_features and not objective.needs.tokens:
         features = infer.embeddings(model, train)
     # dev selection needs a trained head: phases on unlabeled text (post-training) skip it
     select = phase.select_best and dev is not None and phase.data != "unlabeled"
@@ -201,7 +203,7 @@ def run_phase(
     with attention(model.encoder, rt.attention, rt.device, training=True):
         for epoch in range(first_epoch, phase.epochs):
             model.train()
-            if frozen_encoder:
+            if fixed_features:
                 model.encoder.eval()
             objective.train()
             epoch_start_steps = result.steps

@@ -1,5 +1,6 @@
 """The contract every registered objective must keep, plus reference checks for each one."""
 
+import copy
 import math
 
 import pytest
@@ -139,7 +140,7 @@ def test_supcon_dropout_views_pair_each_text_with_its_second_encoding(tiny):
     from contrafit.objectives.functional import supcon_terms
 
     model, tokenizer = tiny
-    model.train()  # dropout on: the second pass differs from the first
+    model = copy.deepcopy(model).train()  # dropout on: the second pass differs from the first
     batch = _batch(tokenizer, [0, 1, 2])  # one text per class: only the views are positives
     objective = build_objective(
         [ObjectiveConfig("supcon", params={"dropout_views": 2})], _task(model)
@@ -180,7 +181,6 @@ def test_proxies_are_in_the_optimizer_and_move(tiny, name):
 
 def test_fused_optimizer_matches_the_reference_adamw(tiny):
     """The fused kernel (speed) must take the same steps as PyTorch's reference AdamW loop."""
-    import copy
 
     from contrafit.config import PhaseConfig
     from contrafit.training.optim import build_optimizer

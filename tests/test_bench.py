@@ -130,7 +130,7 @@ def test_unlabeled_text_never_holds_dev_or_test_texts(tmp_path):
 
 
 def test_bench_cli_runs_resumes_and_reports(tmp_path, tiny_model_dir, capsys):
-    _lmbff(tmp_path / "data", seeds=(1, 2))
+    _lmbff(tmp_path / "data", seeds=(1, 2, 3))
     out = tmp_path / "grid"
     argv = ["bench", "--data-root", str(tmp_path / "data"), "--tasks", "a", "--recipes", "ce"]
     argv += ["--seeds", "1,2", "--model", tiny_model_dir, "--output", str(out)]
@@ -150,6 +150,12 @@ def test_bench_cli_runs_resumes_and_reports(tmp_path, tiny_model_dir, capsys):
     assert [p.stat().st_mtime_ns for p in done] == stamps
     report = (out / "report.md").read_text()
     assert "| ce |" in report and "## Dev accuracy" in report
+    bigger = [*argv, "--seeds", "1,2,3", "--report-only"]
+    assert main(bigger) == 0  # reports the 2 finished cells of 3 and trains nothing
+    assert [p.stat().st_mtime_ns for p in done] == stamps
+    assert not (out / "cells" / "a" / "ce" / "k16-noise0-seed3").exists()
+    assert "2 of 3 cells" in (out / "report.md").read_text()
+    assert main(argv) == 0  # the grid's own command restores its full report
     elsewhere = tmp_path / "study"  # a report of the same cells, written to its own folder
     assert main([*argv, "--report-dir", str(elsewhere)]) == 0
     assert [p.stat().st_mtime_ns for p in done] == stamps

@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         "whose cells live in a bigger grid's folder (default: OUTPUT)",
     )
     b.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: report the cells of the grid that have finished so far",
+    )
+    b.add_argument(
         "--no-phase-cache",
         action="store_true",
         help="compute every phase in every cell (by default, cells that share their first "
@@ -317,13 +322,23 @@ def _grid_settings(args) -> dict:
 
 
 def cmd_bench(args) -> None:
-    from contrafit.bench import build_grid, failed_cells, plan, run_grid, write_report
+    from contrafit.bench import (
+        build_grid,
+        failed_cells,
+        finished_results,
+        plan,
+        run_grid,
+        write_report,
+    )
 
     grid = build_grid(_grid_settings(args), args.config or "command line")
     cells = plan(grid)
     out = Path(args.output)
     start = time.perf_counter()
-    results = run_grid(cells, grid, out, share_phases=not args.no_phase_cache)
+    if args.report_only:
+        results = finished_results(out, cells)
+    else:
+        results = run_grid(cells, grid, out, share_phases=not args.no_phase_cache)
     wall = time.perf_counter() - start
     failed = failed_cells(out, cells)
     report_dir = Path(args.report_dir) if args.report_dir else out

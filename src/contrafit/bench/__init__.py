@@ -3,7 +3,7 @@
 from contrafit.bench.config import Grid, build_grid, read_grid_file
 from contrafit.bench.grid import Cell, plan
 from contrafit.bench.report import markdown, summarize, write_report
-from contrafit.bench.run import failed_cells, run_grid
+from contrafit.bench.run import failed_cells, finished_results, run_grid
 from contrafit.bench.tasks import TaskSource
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "TaskSource",
     "build_grid",
     "failed_cells",
+    "finished_results",
     "markdown",
     "plan",
     "read_grid_file",

@@ -175,7 +175,7 @@ def write_report(
     )
     count = f"{len(results)} cells"
     if planned is not None and planned > len(results):
-        count = f"{len(results)} of {planned} cells (the rest were running in another process)"
+        count = f"{len(results)} of {planned} cells (the others had not finished)"
     notes = [
         f"Model: {grid.model or 'default (all-MiniLM-L6-v2, offline)'}; grid "
         f"{'`' + source + '`' if source else 'from the command line'}; seeds "

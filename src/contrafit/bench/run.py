@@ -195,6 +195,11 @@ def _finished(output: Path, key: str) -> dict[str, Any] | None:
     return json.loads(done.read_text(encoding="utf-8")) if done.exists() else None
 
 
+def finished_results(output: str | Path, cells: list[Cell]) -> list[dict[str, Any]]:
+    """The results of the cells that have finished, in grid order; nothing is trained."""
+    return [r for c in cells if (r := _finished(Path(output), c.key)) is not None]
+
+
 def failed_cells(output: str | Path, cells: list[Cell]) -> list[str]:
     """Keys of the cells whose last run failed (an error file and no result)."""
     folder = Path(output) / "cells"

@@ -43,6 +43,18 @@ def test_summary_mean_std_worst_seed():
     assert row["accuracy_std"] == pytest.approx(0.1291, abs=1e-4)
 
 
+def test_a_grid_over_several_k_reports_each_task_at_each_k():
+    from contrafit.bench import markdown
+
+    cells = _cells("ce", [0.5, 0.6, 0.7, 0.8]) + [
+        {**c, "shots": 8} for c in _cells("ce", [0.1, 0.2, 0.3, 0.4])
+    ]
+    report = markdown(summarize(cells), "t")
+    assert "| recipe | t K=8 | t K=16 | mean |" in report
+    assert "| ce | **25.0 ± 12.9** | **65.0 ± 12.9** | 45.0 |" in report
+    assert "| t K=8 | ce |" in report and "| t K=16 | ce |" in report
+
+
 def _lmbff(root, task="a", seeds=(1,), splits=("train", "dev", "test")):
     for seed in seeds:
         folder = root / task / f"16-{seed}"

@@ -58,12 +58,29 @@ def inference_markdown(
     return out
 
 
+def _column(task: str, shots: int, several_k: bool) -> str:
+    """A table column: the task, or the task at K per class when the grid has several K."""
+    return f"{task} K={shots}" if several_k else task
+
+
+def _by_task_then_k(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows in the order of their tasks' first appearance, each task's rows by K."""
+    first = {t: i for i, t in reversed(list(enumerate(r["task"] for r in rows)))}
+    return sorted(rows, key=lambda r: (first[r["task"]], r["shots"]))
+
+
 def markdown(
     rows: list[dict[str, Any]], title: str, notes: list[str] = (), extra: list[str] = ()
 ) -> str:
-    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    several_k = len({r["shots"] for r in rows}) > 1
+    ordered = _by_task_then_k(rows) if several_k else rows
+    tasks = list(dict.fromkeys(_column(r["task"], r["shots"], several_k) for r in ordered))
     recipes = list(dict.fromkeys(r["recipe"] for r in rows))
-    by = {(r["task"], r["recipe"]): r for r in rows if r["noise"] == 0.0}
+    by = {
+        (_column(r["task"], r["shots"], several_k), r["recipe"]): r
+        for r in rows
+        if r["noise"] == 0.0
+    }
     out = [f"# {title}", "", *notes, ""]
     out += ["## Accuracy (%), mean ± std over seeds; best per task in bold", ""]
     out += ["| recipe | " + " | ".join(tasks) + " | mean |", "|---" * (len(tasks) + 2) + "|"]
@@ -88,9 +105,9 @@ def markdown(
         "| task | recipe | macro-F1 | MCC | worst seed (acc) | train s | predict s |",
         "|---" * 7 + "|",
     ]
-    for r in rows:
+    for r in ordered:
         out.append(
-            f"| {r['task']} | {r['recipe']} | {100 * r['macro_f1_mean']:.1f} ± {100 * r['macro_f1_std']:.1f} "
+            f"| {_column(r['task'], r['shots'], several_k)} | {r['recipe']} | {100 * r['macro_f1_mean']:.1f} ± {100 * r['macro_f1_std']:.1f} "
             f"| {r['mcc_mean']:.3f} | {r['worst_seed']} ({100 * r['worst_accuracy']:.1f}) "
             f"| {r['train_seconds_median']:.1f} | {r['predict_seconds_median']:.1f} |"
         )
@@ -246,9 +263,10 @@ def _dev_accuracy(r: dict[str, Any]) -> float | None:
 def dev_markdown(results: list[dict[str, Any]]) -> list[str]:
     """Mean dev accuracy of the final models per recipe: the only numbers a recipe search may use."""
     by: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r in results:
+    several_k = len({r["shots"] for r in results}) > 1
+    for r in _by_task_then_k(results) if several_k else results:
         if r["noise"] == 0.0 and (acc := _dev_accuracy(r)) is not None:
-            by[(r["recipe"], r["task"])].append(acc)
+            by[(r["recipe"], _column(r["task"], r["shots"], several_k))].append(acc)
     if not by:
         return []
     tasks = list(dict.fromkeys(t for _, t in by))

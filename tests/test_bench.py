@@ -162,6 +162,8 @@ def test_bench_cli_runs_resumes_and_reports(tmp_path, tiny_model_dir, capsys):
     assert [p.stat().st_mtime_ns for p in done] == stamps
     report = (out / "report.md").read_text()
     assert "| ce |" in report and "## Dev accuracy" in report
+    hours = sum(c["train_seconds"] + c["predict_seconds"] for c in results["cells"]) / 3600
+    assert f"train + predict time adds up to {hours:.1f} h" in report
     bigger = [*argv, "--seeds", "1,2,3", "--report-only"]
     assert main(bigger) == 0  # reports the 2 finished cells of 3 and trains nothing
     assert [p.stat().st_mtime_ns for p in done] == stamps

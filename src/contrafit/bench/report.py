@@ -147,6 +147,10 @@ def code_provenance(results: list[dict[str, Any]]) -> dict[str, int]:
     return dict(counts)
 
 
+def _cell_hours(results: list[dict[str, Any]]) -> float:
+    return sum(r["train_seconds"] + r["predict_seconds"] for r in results) / 3600
+
+
 def write_report(
     results: list[dict[str, Any]],
     grid,
@@ -197,7 +201,8 @@ def write_report(
         f"Model: {grid.model or 'default (all-MiniLM-L6-v2, offline)'}; grid "
         f"{'`' + source + '`' if source else 'from the command line'}; seeds "
         f"{', '.join(map(str, grid.seeds))}; {count}; this invocation took "
-        f"{wall_seconds:.0f} s (finished cells are reused, not re-run).",
+        f"{wall_seconds:.0f} s (finished cells are reused, not re-run); the cells' own train + "
+        f"predict time adds up to {_cell_hours(results):.1f} h.",
     ]
     if failed:
         notes.append(

@@ -53,6 +53,11 @@ def test_a_grid_over_several_k_reports_each_task_at_each_k():
     assert "| recipe | t K=8 | t K=16 | mean |" in report
     assert "| ce | **25.0 ± 12.9** | **65.0 ± 12.9** | 45.0 |" in report
     assert "| t K=8 | ce |" in report and "| t K=16 | ce |" in report
+    # one K beside a task sampled by fraction (no K): a single-K grid, columns are tasks
+    mixed = _cells("ce", [0.5, 0.6, 0.7, 0.8]) + [
+        {**c, "task": "u", "shots": None} for c in _cells("ce", [0.1, 0.2, 0.3, 0.4])
+    ]
+    assert "| recipe | t | u | mean |" in markdown(summarize(mixed), "t")
 
 
 def _lmbff(root, task="a", seeds=(1,), splits=("train", "dev", "test")):

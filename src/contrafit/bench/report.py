@@ -58,21 +58,26 @@ def inference_markdown(
     return out
 
 
-def _column(task: str, shots: int, several_k: bool) -> str:
-    """A table column: the task, or the task at K per class when the grid has several K."""
-    return f"{task} K={shots}" if several_k else task
+def _column(task: str, shots: int | None, several_k: bool) -> str:
+    """A table column: the task, or the task at K per class when the grid has several K
+    (a task sampled by fraction has no K)."""
+    return f"{task} K={shots}" if several_k and shots is not None else task
+
+
+def _several_k(rows: list[dict[str, Any]]) -> bool:
+    return len({r["shots"] for r in rows if r["shots"] is not None}) > 1
 
 
 def _by_task_then_k(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows in the order of their tasks' first appearance, each task's rows by K."""
     first = {t: i for i, t in reversed(list(enumerate(r["task"] for r in rows)))}
-    return sorted(rows, key=lambda r: (first[r["task"]], r["shots"]))
+    return sorted(rows, key=lambda r: (first[r["task"]], r["shots"] or 0))
 
 
 def markdown(
     rows: list[dict[str, Any]], title: str, notes: list[str] = (), extra: list[str] = ()
 ) -> str:
-    several_k = len({r["shots"] for r in rows}) > 1
+    several_k = _several_k(rows)
     ordered = _by_task_then_k(rows) if several_k else rows
     tasks = list(dict.fromkeys(_column(r["task"], r["shots"], several_k) for r in ordered))
     recipes = list(dict.fromkeys(r["recipe"] for r in rows))
@@ -268,7 +273,7 @@ def _dev_accuracy(r: dict[str, Any]) -> float | None:
 def dev_markdown(results: list[dict[str, Any]]) -> list[str]:
     """Mean dev accuracy of the final models per recipe: the only numbers a recipe search may use."""
     by: dict[tuple[str, str], list[float]] = defaultdict(list)
-    several_k = len({r["shots"] for r in results}) > 1
+    several_k = _several_k(results)
     for r in _by_task_then_k(results) if several_k else results:
         if r["noise"] == 0.0 and (acc := _dev_accuracy(r)) is not None:
             by[(r["recipe"], _column(r["task"], r["shots"], several_k))].append(acc)

@@ -22,9 +22,8 @@ def test_most_confident_takes_the_top_of_each_predicted_class(tiny_model_dir, to
     texts = [r["text"] for r in toy_rows(30, seed=7)]
     pool = encode(TextDataset(texts), tokenizer, 32)
     model = clf.model_
-    rows, labels = most_confident(model, pool, 5, 16, torch.device("cpu"), None)
-
     logits, _ = run_inference(model, pool, 16, torch.device("cpu"), None)
+    rows, labels = most_confident(logits, 5)
     confidence, predicted = logits.softmax(-1).max(-1)
     assert len(rows) == len(set(rows)) == 10 and labels == predicted[rows].tolist()
     for c in (0, 1):

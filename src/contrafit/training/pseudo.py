@@ -12,8 +12,6 @@ import random
 import torch
 
 from contrafit.data.batching import Encoded
-from contrafit.inference import run_inference
-from contrafit.modeling.model import TextClassifier
 
 
 def sample_texts(texts: list[str], size: int, seed: int) -> list[str]:
@@ -24,18 +22,10 @@ def sample_texts(texts: list[str], size: int, seed: int) -> list[str]:
     return [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), size))]
 
 
-def most_confident(
-    model: TextClassifier,
-    pool: Encoded,
-    per_class: int,
-    batch_size: int,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-    attention_choice: str = "auto",
-) -> tuple[list[int], list[int]]:
-    """Rows of ``pool`` and their predicted classes: for each class the ``per_class`` rows
-    predicted as it with the highest probability (fewer when fewer are predicted as it)."""
-    logits, _ = run_inference(model, pool, batch_size, device, amp_dtype, attention_choice)
+def most_confident(logits: torch.Tensor, per_class: int) -> tuple[list[int], list[int]]:
+    """Rows of the pool that ``logits`` (n, classes) score, and their predicted classes: for each
+    class the ``per_class`` rows predicted as it with the highest probability (fewer when fewer
+    are predicted as it)."""
     confidence, predicted = logits.softmax(-1).max(-1)
     rows: list[int] = []
     for c in range(logits.shape[1]):

@@ -23,7 +23,7 @@ from contrafit.objectives.base import TaskInfo
 from contrafit.objectives.registry import build_objective
 from contrafit.scoring import Bank
 from contrafit.training.checkpoint import Checkpointer, LoopState
-from contrafit.training.loop import PhaseResult, Runtime, build_bank, run_phase
+from contrafit.training.loop import PhaseResult, Runtime, build_bank, inference_of, run_phase
 from contrafit.training.phase_cache import PhaseCache, data_digest, phase_keys
 from contrafit.training.pseudo import most_confident, sample_texts, with_pseudo_labels
 from contrafit.training.runtime import resolve_device, resolve_precision, seed_everything
@@ -244,15 +244,8 @@ def self_training_data(
         rows = checkpoint.carry[f"{key}.rows"].tolist()
         labels = checkpoint.carry[f"{key}.labels"].tolist()
     else:
-        rows, labels = most_confident(
-            model,
-            scored,
-            phase.pseudo_per_class,
-            rt.eval_batch_size,
-            rt.device,
-            rt.amp_dtype,
-            rt.attention,
-        )
+        logits, _ = inference_of(rt)(model, scored)
+        rows, labels = most_confident(logits, phase.pseudo_per_class)
     if checkpoint is not None:
         checkpoint.carry[f"{key}.rows"] = torch.tensor(rows, dtype=torch.long)
         checkpoint.carry[f"{key}.labels"] = torch.tensor(labels, dtype=torch.long)

@@ -70,8 +70,8 @@ def _several_k(rows: list[dict[str, Any]]) -> bool:
 
 def _by_task_then_k(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows in the order of their tasks' first appearance, each task's rows by K."""
-    first = {t: i for i, t in reversed(list(enumerate(r["task"] for r in rows)))}
-    return sorted(rows, key=lambda r: (first[r["task"]], r["shots"] or 0))
+    order = {t: i for i, t in enumerate(dict.fromkeys(r["task"] for r in rows))}
+    return sorted(rows, key=lambda r: (order[r["task"]], r["shots"] or 0))
 
 
 def markdown(

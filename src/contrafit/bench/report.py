@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 METRICS = ("accuracy", "macro_f1", "mcc")
@@ -74,18 +75,23 @@ def _by_task_then_k(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (order[r["task"]], r["shots"] or 0))
 
 
+def _table_columns(
+    rows: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], Callable[[dict[str, Any]], str]]:
+    """The rows in table order and the column of a row: one per task, or one per task and K
+    when the rows hold several K (otherwise one K's rows would hide another's)."""
+    several_k = _several_k(rows)
+    ordered = _by_task_then_k(rows) if several_k else list(rows)
+    return ordered, lambda r: _column(r["task"], r["shots"], several_k)
+
+
 def markdown(
     rows: list[dict[str, Any]], title: str, notes: list[str] = (), extra: list[str] = ()
 ) -> str:
-    several_k = _several_k(rows)
-    ordered = _by_task_then_k(rows) if several_k else rows
-    tasks = list(dict.fromkeys(_column(r["task"], r["shots"], several_k) for r in ordered))
+    ordered, column = _table_columns(rows)
+    tasks = list(dict.fromkeys(column(r) for r in ordered))
     recipes = list(dict.fromkeys(r["recipe"] for r in rows))
-    by = {
-        (_column(r["task"], r["shots"], several_k), r["recipe"]): r
-        for r in rows
-        if r["noise"] == 0.0
-    }
+    by = {(column(r), r["recipe"]): r for r in rows if r["noise"] == 0.0}
     out = [f"# {title}", "", *notes, ""]
     out += ["## Accuracy (%), mean ± std over seeds; best per task in bold", ""]
     out += ["| recipe | " + " | ".join(tasks) + " | mean |", "|---" * (len(tasks) + 2) + "|"]
@@ -112,7 +118,7 @@ def markdown(
     ]
     for r in ordered:
         out.append(
-            f"| {_column(r['task'], r['shots'], several_k)} | {r['recipe']} | {100 * r['macro_f1_mean']:.1f} ± {100 * r['macro_f1_std']:.1f} "
+            f"| {column(r)} | {r['recipe']} | {100 * r['macro_f1_mean']:.1f} ± {100 * r['macro_f1_std']:.1f} "
             f"| {r['mcc_mean']:.3f} | {r['worst_seed']} ({100 * r['worst_accuracy']:.1f}) "
             f"| {r['train_seconds_median']:.1f} | {r['predict_seconds_median']:.1f} |"
         )
@@ -273,10 +279,10 @@ def _dev_accuracy(r: dict[str, Any]) -> float | None:
 def dev_markdown(results: list[dict[str, Any]]) -> list[str]:
     """Mean dev accuracy of the final models per recipe: the only numbers a recipe search may use."""
     by: dict[tuple[str, str], list[float]] = defaultdict(list)
-    several_k = _several_k(results)
-    for r in _by_task_then_k(results) if several_k else results:
+    ordered, column = _table_columns(results)
+    for r in ordered:
         if r["noise"] == 0.0 and (acc := _dev_accuracy(r)) is not None:
-            by[(r["recipe"], _column(r["task"], r["shots"], several_k))].append(acc)
+            by[(r["recipe"], column(r))].append(acc)
     if not by:
         return []
     tasks = list(dict.fromkeys(t for _, t in by))

@@ -329,6 +329,7 @@ def test_recipes_flag_selects_the_grid_files_variants_by_name(tmp_path):
         model=None,
         overrides=None,
         tasks=None,
+        dev_holdout=None,
     )
     grid = build_grid(_grid_settings(args))
     assert [c.recipe for c in plan(grid)] == ["ce-mlp", "scl"]
@@ -362,3 +363,67 @@ def test_report_says_which_code_ran_the_cells():
         "restored from old/results.json at commit bbb": 1,
         "not recorded": 1,
     }
+
+
+def test_dev_holdout_moves_a_stratified_seeded_part_of_dev_out_of_training(tmp_path):
+    source = _full_task(tmp_path)
+    splits = source.load(shots=4, seed=7)
+    held = splits.hold_out_dev(0.5, seed=7)
+    assert sorted(held.dev_holdout.labels) == ["neg"] * 2 + ["pos"] * 2
+    assert sorted(held.dev.labels) == ["neg"] * 2 + ["pos"] * 2
+    assert sorted(held.dev.texts + held.dev_holdout.texts) == sorted(splits.dev.texts)
+    assert held.scoring_dev is held.dev_holdout and splits.scoring_dev is splits.dev
+    assert held.dev_holdout.texts == splits.hold_out_dev(0.5, seed=7).dev_holdout.texts
+    assert held.dev_holdout.texts != splits.hold_out_dev(0.5, seed=8).dev_holdout.texts
+    with pytest.raises(ConfigError, match="dev_holdout must be a number in"):
+        build_grid({"tasks": ["a"], "data_root": str(tmp_path), "dev_holdout": 1.5})
+
+
+def test_with_dev_holdout_training_selects_on_one_part_and_dev_accuracy_scores_the_other(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    from contrafit.classifier import ContrafitClassifier
+
+    _lmbff(tmp_path / "data", seeds=(1,))
+    seen = {}
+    fit, evaluate = ContrafitClassifier.fit, ContrafitClassifier.evaluate_modes
+
+    def spy_fit(self, train, dev=None, **kwargs):
+        seen["selected_on"] = list(dev.texts)
+        return fit(self, train, dev=dev, **kwargs)
+
+    def spy_evaluate(self, data):
+        seen["scored"] = list(data.texts)
+        result = evaluate(self, data)
+        seen["accuracy"] = result[self.config.inference.mode]["accuracy"]
+        return result
+
+    monkeypatch.setattr(ContrafitClassifier, "fit", spy_fit)
+    monkeypatch.setattr(ContrafitClassifier, "evaluate_modes", spy_evaluate)
+    out = tmp_path / "grid"
+    argv = ["bench", "--data-root", str(tmp_path / "data"), "--tasks", "a", "--recipes", "ce"]
+    argv += ["--seeds", "1", "--model", tiny_model_dir, "--output", str(out)]
+    argv += ["--dev-holdout", "0.5", *[x for o in TINY for x in ("--set", o)]]
+    assert main(argv) == 0
+    dev = [json.loads(line)["text"] for line in (tmp_path / "data/a/16-1/dev.jsonl").open()]
+    assert len(seen["selected_on"]) == len(seen["scored"]) == 4
+    assert sorted(seen["selected_on"] + seen["scored"]) == sorted(dev)
+    (cell,) = json.loads((out / "results.json").read_text())["cells"]
+    assert cell["dev_accuracy"] == seen["accuracy"]
+    assert (cell["n_dev"], cell["n_dev_holdout"]) == (4, 4)
+    assert "Scored on each dev split's held-out part" in (out / "report.md").read_text()
+
+
+def test_dev_table_compares_each_recipe_with_the_default_on_dev():
+    from contrafit.bench.report import dev_markdown
+
+    cells = [
+        {**c, "dev_accuracy": a}
+        for c, a in zip(
+            _cells("default", [0.5, 0.6, 0.7, 0.8]) + _cells("new", [0, 0, 0, 0]),
+            [0.5, 0.6, 0.7, 0.8, 0.6, 0.6, 0.5, 0.9],
+            strict=True,
+        )
+    ]
+    table = "\n".join(dev_markdown(cells))
+    assert "| new | 4 | +0.0 | 2/1/1 |" in table

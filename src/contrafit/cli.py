@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--label-noise", help="comma-separated flip fractions (default 0)")
     b.add_argument("--model", help="HF model name or folder (default: offline all-MiniLM-L6-v2)")
     b.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE")
+    b.add_argument(
+        "--dev-holdout",
+        type=float,
+        help="share of each dev split (e.g. 0.5) kept from training's epoch selection and only "
+        "scored: an unbiased dev accuracy for choosing between recipes",
+    )
     b.add_argument("--output", required=True, help="grid folder; re-running resumes it")
     b.add_argument(
         "--report-dir",
@@ -309,6 +315,7 @@ def _grid_settings(args) -> dict:
         "label_noise": _csv(args.label_noise, float) if args.label_noise else None,
         "model": args.model,
         "set": args.overrides,
+        "dev_holdout": args.dev_holdout,
     }
     if flags["recipes"]:  # a name the file defines as a variant keeps the file's definition
         variants = {r["name"]: r for r in plain.get("recipes") or [] if isinstance(r, dict)}

@@ -14,6 +14,8 @@
     label_noise: [0.0]
     model: null                               # default: the offline all-MiniLM-L6-v2
     set: []                                   # recipe overrides, as --set KEY=VALUE
+    dev_holdout: null                         # e.g. 0.5: that share of each dev split is only
+                                              # scored, never used for epoch selection
 
 ``tasks`` may also be a plain list of LM-BFF task names. Relative paths are read from the current
 folder (run from the repository root). Flags given on the command line replace the file's values.
@@ -31,7 +33,17 @@ from contrafit.bench.tasks import TaskSource
 from contrafit.errors import ConfigError
 
 TASK_KEYS = {"train", "dev", "test", "fraction", "unlabeled"}
-GRID_KEYS = {"data_root", "tasks", "recipes", "seeds", "shots", "label_noise", "model", "set"}
+GRID_KEYS = {
+    "data_root",
+    "tasks",
+    "recipes",
+    "seeds",
+    "shots",
+    "label_noise",
+    "model",
+    "set",
+    "dev_holdout",
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,8 @@ class Grid:
     noise: list[float] = field(default_factory=lambda: [0.0])
     model: str | None = None
     overrides: list[str] = field(default_factory=list)
+    # share of each cell's dev split held out from training and only scored (see Splits.hold_out_dev)
+    dev_holdout: float | None = None
 
     def recipe_and_overrides(self, name: str) -> tuple[str, list[str]]:
         """The recipe a grid name runs and its overrides (the grid's, then the variant's)."""
@@ -120,7 +134,20 @@ def build_grid(plain: dict[str, Any], where: str = "grid") -> Grid:
         noise=listed("label_noise", float, [0.0]),
         model=plain.get("model"),
         overrides=listed("set", str, []),
+        dev_holdout=_fraction(plain.get("dev_holdout"), "dev_holdout", where),
     )
+
+
+def _fraction(value: Any, key: str, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not 0.0 < value < 1.0:
+        raise ConfigError(f"{where}: {key} must be a number in (0, 1), e.g. 0.5")
+    return value
 
 
 def _task(name: str, opts: dict[str, Any], root: Path | None, where: str) -> TaskSource:

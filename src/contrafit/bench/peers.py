@@ -53,9 +53,9 @@ def run_setfit(splits: Splits, seed: int, model: str | None, out: Path) -> dict[
     predict_seconds = time.perf_counter() - start
     metrics = full_report(labels.encode(test.labels, test.source), predicted, labels.labels)
     dev_accuracy = None
-    if splits.dev is not None:
-        dev_pred = [int(p) for p in setfit_model.predict(splits.dev.texts)]
-        dev_true = labels.encode(splits.dev.labels, splits.dev.source)
+    if (scored := splits.scoring_dev) is not None:  # SetFit never selects on dev
+        dev_pred = [int(p) for p in setfit_model.predict(scored.texts)]
+        dev_true = labels.encode(scored.labels, scored.source)
         dev_accuracy = summary_metrics(dev_true, dev_pred)["accuracy"]
     return {
         "metrics": metrics,

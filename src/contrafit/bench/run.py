@@ -122,8 +122,10 @@ def _run_recipe(
         )
     metrics = by_mode[clf.config.inference.mode]
     reused = sum(p["seconds"] for p in clf.history_ if p.get("reused"))
-    # the final model on dev: what a recipe search may rank by (never the test set)
-    dev = clf.evaluate_modes(splits.dev) if splits.dev is not None else None
+    # the final model on dev (its held-out part, if the grid has one): what a recipe search may
+    # rank by (never the test set)
+    scored = splits.scoring_dev
+    dev = clf.evaluate_modes(scored) if scored is not None else None
     return {
         "dev_accuracy": dev[clf.config.inference.mode]["accuracy"] if dev else None,
         "dev_accuracy_by_inference": {m: r["accuracy"] for m, r in dev.items()} if dev else {},
@@ -166,6 +168,8 @@ def run_cell(cell: Cell, grid: Grid, out: Path, phase_cache: Path | None = None)
     splits = source.load(cell.shots, cell.seed)
     if cell.noise:
         splits = replace(splits, train=inject_label_noise(splits.train, cell.noise, cell.seed))
+    if grid.dev_holdout is not None:
+        splits = splits.hold_out_dev(grid.dev_holdout, cell.seed)
     out.mkdir(parents=True, exist_ok=True)
     if cell.recipe in PEERS:
         _, run_peer = PEERS[cell.recipe]
@@ -182,6 +186,8 @@ def run_cell(cell: Cell, grid: Grid, out: Path, phase_cache: Path | None = None)
         "mcc": metrics["mcc"],
         **run,
         "n_train": len(splits.train),
+        "n_dev": len(splits.dev) if splits.dev is not None else 0,
+        "n_dev_holdout": len(splits.dev_holdout) if splits.dev_holdout is not None else 0,
         "n_test": len(splits.test),
         "n_unlabeled": len(splits.unlabeled) if splits.unlabeled is not None else 0,
         "unlabeled_dropped": splits.unlabeled_dropped,

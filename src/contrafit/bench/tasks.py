@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from contrafit.data.loading import TextDataset, load_dataset
 from contrafit.data.sampling import k_per_class_indices, stratified_indices
+from contrafit.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,29 @@ class Splits:
     test: TextDataset
     unlabeled: TextDataset | None = None
     unlabeled_dropped: int = 0  # unlabeled texts removed: empty, or they occur in dev or test
+    # dev texts training never sees (the grid's dev_holdout): a recipe search scores on these
+    dev_holdout: TextDataset | None = None
+
+    @property
+    def scoring_dev(self) -> TextDataset | None:
+        """The dev texts a recipe's final model is scored on: the held-out half when there is
+        one, else the dev split that training also selected its epochs on."""
+        return self.dev_holdout if self.dev_holdout is not None else self.dev
+
+    def hold_out_dev(self, fraction: float, seed: int) -> Splits:
+        """Move a stratified ``fraction`` of dev (seeded) out of training's reach. Training's
+        epoch selection and early stopping then use the rest, so the held-out part scores a
+        recipe without the optimism of having picked its checkpoint on the same texts."""
+        if self.dev is None:
+            return self
+        held = set(stratified_indices(self.dev, fraction, seed))
+        kept = [i for i in range(len(self.dev)) if i not in held]
+        if not kept:
+            raise DataError(
+                f"{self.dev.source}: dev_holdout {fraction} leaves no dev texts for training to "
+                f"select on ({len(self.dev)} in dev); use a smaller dev_holdout or a larger dev"
+            )
+        return replace(self, dev=self.dev.subset(kept), dev_holdout=self.dev.subset(sorted(held)))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from contrafit.config import RecipeConfig, from_plain, load_yaml
 from contrafit.errors import ConfigError
 
-DEFAULT_RECIPE = "lp-scl"
+DEFAULT_RECIPE = "pairs-lp-scl"
 
 
 def _shipped() -> dict[str, Path]:

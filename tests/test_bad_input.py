@@ -196,7 +196,7 @@ BAD_INPUTS = [
         "loss becomes NaN/inf (lr 1e30): phase, epoch, step and batch named",
         lambda e: e.train("--set", "phases.0.lr=1e30", "--set", "phases.0.warmup_ratio=0"),
         2,
-        "phase 'probe', epoch 0, step 2: the loss is",
+        "phase 'pairs', epoch 0, step 1: the loss is",
     ),
     # documented fallbacks: the run goes on and says what it did
     (

@@ -75,3 +75,21 @@ def test_yaml_recipe_file_with_unknown_phase_key(tmp_path):
 def test_augment_on_unlabeled_phase_is_refused_before_training():
     with pytest.raises(ConfigError, match="augment: imbalance needs data: labeled"):
         build_run_config("dae-ft", overrides=["phases.dae.augment=imbalance"])
+
+
+def test_a_recipe_file_may_set_the_inference_it_was_chosen_with(tmp_path):
+    path = tmp_path / "r.yaml"
+    body = "name: r\nphases:\n  - name: a\n    objectives: [cross_entropy]\n"
+    path.write_text(body + "inference: {mode: logreg, logreg_c: 0.5}\n")
+    cfg = build_run_config(str(path))
+    assert (cfg.inference.mode, cfg.inference.logreg_c) == ("logreg", 0.5)
+    assert load_recipe(str(path)).name == "r"
+    again = build_run_config(str(path), overrides=["inference.mode=head"])  # the run decides last
+    assert (again.inference.mode, again.inference.logreg_c) == ("head", 0.5)
+    assert build_run_config("ce").inference.mode == "head"  # recipes without one: the default
+    path.write_text(body + "inference: {mode: vote}\n")
+    with pytest.raises(ConfigError, match="inference"):
+        build_run_config(str(path))
+    path.write_text(body + "inference: logreg\n")
+    with pytest.raises(ConfigError, match="'inference' must be a mapping"):
+        build_run_config(str(path))

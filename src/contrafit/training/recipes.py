@@ -43,5 +43,18 @@ def recipe_plain(name_or_path: str) -> dict[str, Any]:
     return raw
 
 
+def split_inference(recipe: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the recipe without its ``inference:`` mapping, that mapping). A recipe may name the
+    inference it was chosen with (e.g. ``inference: {mode: logreg}``); it is the run's default
+    inference, and ``--set inference.*`` still overrides it."""
+    recipe = dict(recipe)
+    inference = recipe.pop("inference", None) or {}
+    if not isinstance(inference, dict):
+        raise ConfigError(f"{where}: 'inference' must be a mapping, e.g. {{mode: logreg}}")
+    return recipe, dict(inference)
+
+
 def load_recipe(name_or_path: str) -> RecipeConfig:
-    return from_plain(RecipeConfig, recipe_plain(name_or_path), f"recipe {name_or_path}")
+    where = f"recipe {name_or_path}"
+    recipe, _ = split_inference(recipe_plain(name_or_path), where)
+    return from_plain(RecipeConfig, recipe, where)

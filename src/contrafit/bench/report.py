@@ -281,11 +281,15 @@ def dev_markdown(results: list[dict[str, Any]]) -> list[str]:
     """Mean dev accuracy of the final models per recipe: the only numbers a recipe search may use.
     With the grid's dev_holdout it is measured on dev texts no training run selected on; a grid
     with the shipped ``default`` also gets each recipe's paired dev comparison against it."""
+    scored = [
+        {**r, "dev_accuracy": acc}
+        for r in results
+        if r["noise"] == 0.0 and (acc := _dev_accuracy(r)) is not None
+    ]
     by: dict[tuple[str, str], list[float]] = defaultdict(list)
-    ordered, column = _table_columns(results)
+    ordered, column = _table_columns(scored)
     for r in ordered:
-        if r["noise"] == 0.0 and (acc := _dev_accuracy(r)) is not None:
-            by[(r["recipe"], column(r))].append(acc)
+        by[(r["recipe"], column(r))].append(r["dev_accuracy"])
     if not by:
         return []
     tasks = list(dict.fromkeys(t for _, t in by))
@@ -303,17 +307,13 @@ def dev_markdown(results: list[dict[str, Any]]) -> list[str]:
         cells = [f"{100 * m:.1f}" if m is not None else "–" for m in means]
         mean = f"{100 * statistics.fmean(means):.1f}" if None not in means else "–"
         out.append(f"| {rec} | " + " | ".join(cells) + f" | {mean} |")
-    return out + _dev_versus_default(results)
+    return out + _dev_versus_default(scored)
 
 
-def _dev_versus_default(results: list[dict[str, Any]]) -> list[str]:
+def _dev_versus_default(scored: list[dict[str, Any]]) -> list[str]:
+    """Each recipe against ``default`` on dev, over cells whose ``dev_accuracy`` is known."""
     from contrafit.bench.compare import paired
 
-    scored = [
-        {**r, "dev_accuracy": acc}
-        for r in results
-        if r["noise"] == 0.0 and (acc := _dev_accuracy(r)) is not None
-    ]
     recipes = list(dict.fromkeys(r["recipe"] for r in scored))
     if "default" not in recipes:
         return []

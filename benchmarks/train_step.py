@@ -1,6 +1,7 @@
 """One MiniLM training step, looked at closely (issue 7): where its time goes (torch profiler,
-by kind of operator) and whether ``torch.compile`` pays off. The step is what contrafit runs on a
-CPU: bf16 autocast, eager attention, mean pooling, a linear head, fused AdamW.
+by kind of operator), what packed dropout masks save, and whether ``torch.compile`` pays off. The
+step is what contrafit runs on a CPU: bf16 autocast, eager attention, mean pooling, a linear head,
+fused AdamW, dropout masks torch's or packed (``contrafit.modeling.dropout``, the default).
 
     python benchmarks/train_step.py --output benchmarks/speed/train-step.md   # ~5 min
 """
@@ -8,6 +9,7 @@ CPU: bf16 autocast, eager attention, mean pooling, a linear head, fused AdamW.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import statistics
 import time
@@ -22,20 +24,31 @@ KINDS = {
     "aten::addmm": "matmul",
     "aten::bmm": "matmul",
     "aten::bernoulli_": "dropout masks (random numbers)",
+    "aten::random_": "dropout masks (random numbers)",  # packed: randint's draws
+    "aten::native_dropout_backward": "dropout (applying masks)",
     "aten::copy_": "dtype casts and copies (autocast)",
     "aten::_fused_adamw_": "optimizer",
     "aten::fill_": "fills (zeroing)",
 }
 
 
-def make_step(batch: int, seq_len: int, compiled: bool = False) -> Callable[[], None]:
+_KEEP_OPEN = contextlib.ExitStack()
+
+
+def make_step(
+    batch: int, seq_len: int, dropout: str = "packed", compiled: bool = False
+) -> Callable[[], None]:
     """A training step of a fresh default model on random token ids (no padding), word
     embeddings frozen as in the default recipe."""
     from contrafit.modeling.encoder import load_encoder, pool
+    from contrafit.training.runtime import attention
 
     torch.manual_seed(0)
     encoder, _ = load_encoder("default")
-    encoder.set_attn_implementation("eager")
+    # the kernels a training phase runs with; this process only trains, so they stay on
+    _KEEP_OPEN.enter_context(
+        attention(encoder, "eager", torch.device("cpu"), training=True, dropout=dropout)
+    )
     encoder.train()
     encoder.get_input_embeddings().requires_grad_(False)
     head = torch.nn.Linear(encoder.config.hidden_size, 2)
@@ -74,10 +87,11 @@ def timed(step: Callable[[], None], steps: int = 15) -> tuple[float, float]:
     return first, statistics.median(times)
 
 
-def profile_rows(batch: int, seq_len: int, steps: int = 5) -> list[str]:
+def profile_ms(batch: int, seq_len: int, dropout: str, steps: int = 5) -> dict[str, float]:
+    """Milliseconds per step by kind of operator."""
     from torch.profiler import ProfilerActivity, profile
 
-    step = make_step(batch, seq_len)
+    step = make_step(batch, seq_len, dropout)
     for _ in range(3):
         step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -92,10 +106,21 @@ def profile_rows(batch: int, seq_len: int, steps: int = 5) -> list[str]:
             )
     total = sum(e.self_cpu_time_total for e in events)
     by_kind["outside aten operators (Python, autograd, dispatch)"] = total - sum(by_kind.values())
-    return [
-        f"| {kind} | {us / steps / 1000:.0f} | {100 * us / total:.0f} % |"
-        for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1])
+    return {kind: us / steps / 1000 for kind, us in by_kind.items()}
+
+
+def profile_rows(batch: int, seq_len: int) -> list[str]:
+    ms = {dropout: profile_ms(batch, seq_len, dropout) for dropout in ("torch", "packed")}
+    totals = {dropout: sum(kinds.values()) for dropout, kinds in ms.items()}
+    kinds = sorted(set(ms["torch"]) | set(ms["packed"]), key=lambda k: -ms["torch"].get(k, 0.0))
+    rows = [
+        f"| {kind} | {ms['torch'].get(kind, 0.0):.0f} | "
+        f"{100 * ms['torch'].get(kind, 0.0) / totals['torch']:.0f} % | "
+        f"{ms['packed'].get(kind, 0.0):.0f} | "
+        f"{100 * ms['packed'].get(kind, 0.0) / totals['packed']:.0f} % |"
+        for kind in kinds
     ]
+    return [*rows, f"| total | {totals['torch']:.0f} | | {totals['packed']:.0f} | |"]
 
 
 def main() -> None:
@@ -113,28 +138,32 @@ def main() -> None:
         "bf16 autocast, eager attention, fused AdamW",
         "",
         f"## Time per step by operator kind, {args.profile_batch} × {args.seq_len} tokens "
-        "(torch profiler, 5 steps)",
+        "(torch profiler, 5 steps), torch's dropout masks vs packed ones",
         "",
-        "| kind | ms per step | share |",
-        "|---|---|---|",
+        "| kind | torch ms per step | share | packed ms per step | share |",
+        "|---|---|---|---|---|",
         *profile_rows(args.profile_batch, args.seq_len),
         "",
-        "## torch.compile vs eager",
+        "## Step time: dropout masks, and torch.compile (packed masks)",
         "",
-        "| batch × tokens | eager ms | compiled ms | speed-up | first compiled step s |",
-        "|---|---|---|---|---|",
+        "| batch × tokens | torch masks ms | packed ms | speed-up | compiled ms | speed-up "
+        "| first compiled step s |",
+        "|---|---|---|---|---|---|---|",
     ]
     print("\n".join(lines), flush=True)
     for batch in (int(b) for b in args.batch_sizes.split(",")):
-        _, eager = timed(make_step(batch, args.seq_len))
-        compile_first, compiled = timed(make_step(batch, args.seq_len, compiled=True))
+        _, plain = timed(make_step(batch, args.seq_len, "torch"))
+        _, packed = timed(make_step(batch, args.seq_len, "packed"))
+        compile_first, compiled = timed(make_step(batch, args.seq_len, "packed", compiled=True))
         lines.append(
-            f"| {batch} × {args.seq_len} | {1000 * eager:.0f} | {1000 * compiled:.0f} "
-            f"| {eager / compiled:.2f} | {compile_first:.1f} |"
+            f"| {batch} × {args.seq_len} | {1000 * plain:.0f} | {1000 * packed:.0f} "
+            f"| {plain / packed:.2f} | {1000 * compiled:.0f} | {packed / compiled:.2f} "
+            f"| {compile_first:.1f} |"
         )
         print(lines[-1], flush=True)
     with open(args.output, "w", encoding="utf-8") as f:
         f.write("\n".join([*lines, ""]))
+    _KEEP_OPEN.close()
 
 
 if __name__ == "__main__":

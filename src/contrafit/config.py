@@ -187,6 +187,13 @@ class RunConfig:
         default="auto",
         metadata={"help": "attention kernel; auto = eager to train on a CPU, sdpa otherwise"},
     )
+    dropout: Literal["auto", "torch", "packed"] = field(
+        default="auto",
+        metadata={
+            "help": "dropout masks while training; packed draws 4 per random number (a CPU draws "
+            "torch's on one thread); auto = packed on a CPU, torch elsewhere"
+        },
+    )
     eval_metric: Literal["accuracy", "macro_f1", "mcc"] = field(
         default="accuracy", metadata={"help": "dev metric that picks the best checkpoint"}
     )

@@ -43,6 +43,7 @@ class Runtime:
     eval_metric: str = "accuracy"
     eval_batch_size: int = 64
     attention: str = "auto"
+    dropout: str = "auto"
     # with kNN inference, dev accuracy (and so the best epoch) is that of kNN over the bank the
     # saved model will use: the epoch is chosen by the predictions the saved model will make
     knn: InferenceConfig | None = None
@@ -200,7 +201,7 @@ def run_phase(
     )
     bar.update(result.steps)
     # one kernel for the whole phase: dev evaluation switches to the inference one and back
-    with attention(model.encoder, rt.attention, rt.device, training=True):
+    with attention(model.encoder, rt.attention, rt.device, training=True, dropout=rt.dropout):
         for epoch in range(first_epoch, phase.epochs):
             model.train()
             if fixed_features:

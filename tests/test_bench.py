@@ -113,6 +113,19 @@ def _full_task(tmp_path, **options):
     return TaskSource("toy", train=train, test=test, **options)
 
 
+def test_dev_fraction_draws_its_own_share_of_the_dev_pool(tmp_path):
+    dev = write_jsonl(tmp_path / "dev.jsonl", toy_rows(20, seed=4))
+    splits = _full_task(tmp_path, fraction=0.2, dev=dev, dev_fraction=0.5).load(None, seed=0)
+    assert (len(splits.train), len(splits.dev)) == (9, 20)  # 20 % of 45, half of the 40 dev rows
+    assert len(_full_task(tmp_path, fraction=0.2, dev=dev).load(None, seed=0).dev) == 8
+    problems = _full_task(tmp_path, dev_fraction=1.5).problems([16], [1])
+    assert problems == ["task 'toy': dev_fraction must be in (0, 1], got 1.5"]
+    with pytest.raises(ConfigError, match="dev_fraction must be a number"):
+        build_grid({"tasks": {"e": {"train": "x.jsonl", "dev_fraction": "half"}}})
+    with pytest.raises(ConfigError, match="dev_metric must be one of"):
+        build_grid({"tasks": {"e": {"train": "x.jsonl"}}, "dev_metric": "f1"})
+
+
 def test_sampled_task_draws_k_per_class_and_a_disjoint_dev_per_seed(tmp_path):
     source = _full_task(tmp_path)
     splits = source.load(shots=4, seed=7)
@@ -427,3 +440,7 @@ def test_dev_table_compares_each_recipe_with_the_default_on_dev():
     ]
     table = "\n".join(dev_markdown(cells))
     assert "| new | 4 | +0.0 | 2/1/1 |" in table
+    # a grid that ranks by dev macro-F1 (dev_metric) scores that instead
+    by_f1 = [{**c, "dev_macro_f1": 1.0 - c["dev_accuracy"]} for c in cells]
+    table = "\n".join(dev_markdown(by_f1, "macro_f1"))
+    assert "## Dev macro-F1 (%)" in table and "| new | 4 | +0.0 | 1/1/2 |" in table

@@ -42,6 +42,34 @@ def test_logreg_is_scikit_learns_logistic_regression_on_the_bank():
     assert got.argmax(-1).tolist() == ref.predict(x).tolist()
 
 
+def test_balanced_logreg_weighs_classes_and_changes_nothing_on_balanced_data():
+    from sklearn.linear_model import LogisticRegression
+
+    gen = torch.Generator().manual_seed(1)
+    train = torch.nn.functional.normalize(torch.randn(24, 4, generator=gen), dim=-1)
+    emb = torch.randn(50, 4, generator=gen)
+    x = torch.nn.functional.normalize(emb, dim=-1).numpy()
+
+    def both(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return tuple(
+            probabilities(
+                torch.zeros(50, 2),
+                emb,
+                InferenceConfig(mode="logreg", logreg_class_weight=weight),
+                Bank(train, labels),
+            )
+            for weight in ("none", "balanced")
+        )
+
+    rare = torch.tensor([0] * 20 + [1] * 4)  # 5:1
+    plain, balanced = both(rare)
+    ref = LogisticRegression(max_iter=1000, class_weight="balanced").fit(train.numpy(), rare)
+    np.testing.assert_allclose(balanced.numpy(), ref.predict_proba(x), atol=1e-6)
+    assert balanced[:, 1].mean() > plain[:, 1].mean()  # the rare class is given more room
+    plain, balanced = both(torch.tensor([0, 1] * 12))  # K per class: every weight is 1
+    torch.testing.assert_close(plain, balanced)
+
+
 @pytest.mark.parametrize(
     "recipe, modes",
     [("proxy-anchor", {"head", "knn", "logreg", "proxy"}), ("ce", {"head", "knn", "logreg"})],

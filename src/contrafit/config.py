@@ -168,6 +168,13 @@ class InferenceConfig:
     knn_k: int = field(default=5, metadata={"help": "neighbours for knn"})
     knn_temperature: float = field(default=0.05, metadata={"help": "softmax temperature of votes"})
     logreg_c: float = field(default=1.0, metadata={"help": "inverse L2 strength of logreg"})
+    logreg_class_weight: Literal["none", "balanced"] = field(
+        default="none",
+        metadata={
+            "help": "balanced weighs each class by 1/its share of the train texts, so rare "
+            "classes are not given up for accuracy (no effect on K-per-class data)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.head_weight <= 1.0:

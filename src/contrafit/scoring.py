@@ -67,16 +67,19 @@ def probabilities(
         )
         return votes
     if cfg.mode == "logreg":
-        return _logistic_regression(x, bank, cfg.logreg_c)
+        return _logistic_regression(x, bank, cfg.logreg_c, cfg.logreg_class_weight)
     raise ConfigError(f"unknown inference mode {cfg.mode!r}")  # unreachable: config validates it
 
 
-def _logistic_regression(x: torch.Tensor, bank: Bank, c: float) -> torch.Tensor:
+def _logistic_regression(
+    x: torch.Tensor, bank: Bank, c: float, class_weight: str = "none"
+) -> torch.Tensor:
     from sklearn.linear_model import LogisticRegression
 
     train = bank.train_embeddings.float().numpy()
     labels = bank.train_labels.numpy()
-    clf = LogisticRegression(C=c, max_iter=1000).fit(train, labels)
+    weight = None if class_weight == "none" else class_weight
+    clf = LogisticRegression(C=c, max_iter=1000, class_weight=weight).fit(train, labels)
     proba = torch.zeros(x.shape[0], int(labels.max()) + 1)
     # columns of the classes present in the bank (all of them, unless it was built from a subset)
     proba[:, torch.from_numpy(clf.classes_)] = torch.from_numpy(

@@ -5,6 +5,7 @@
       sst-2: {unlabeled: ../shared/data/sst2/train.jsonl}   # LM-BFF task + post-training text
       trec: {}
       emotion: {train: ../shared/data/emotion/train.jsonl, dev: ..., test: ..., fraction: 0.1}
+                                              # dev_fraction: its dev pool's share (default: fraction)
     recipes:
       - default
       - setfit                                # a peer
@@ -16,6 +17,7 @@
     set: []                                   # recipe overrides, as --set KEY=VALUE
     dev_holdout: null                         # e.g. 0.5: that share of each dev split is only
                                               # scored, never used for epoch selection
+    dev_metric: accuracy                      # or macro_f1: what the report's dev table scores
 
 ``tasks`` may also be a plain list of LM-BFF task names. Relative paths are read from the current
 folder (run from the repository root). Flags given on the command line replace the file's values.
@@ -32,7 +34,8 @@ import yaml
 from contrafit.bench.tasks import TaskSource
 from contrafit.errors import ConfigError
 
-TASK_KEYS = {"train", "dev", "test", "fraction", "unlabeled"}
+TASK_KEYS = {"train", "dev", "test", "fraction", "dev_fraction", "unlabeled"}
+DEV_METRICS = ("accuracy", "macro_f1")
 GRID_KEYS = {
     "data_root",
     "tasks",
@@ -43,6 +46,7 @@ GRID_KEYS = {
     "model",
     "set",
     "dev_holdout",
+    "dev_metric",
 }
 
 
@@ -66,6 +70,8 @@ class Grid:
     overrides: list[str] = field(default_factory=list)
     # share of each cell's dev split held out from training and only scored (see Splits.hold_out_dev)
     dev_holdout: float | None = None
+    # what the report's dev table (the one a recipe search ranks by) scores
+    dev_metric: str = "accuracy"
 
     def recipe_and_overrides(self, name: str) -> tuple[str, list[str]]:
         """The recipe a grid name runs and its overrides (the grid's, then the variant's)."""
@@ -135,7 +141,16 @@ def build_grid(plain: dict[str, Any], where: str = "grid") -> Grid:
         model=plain.get("model"),
         overrides=listed("set", str, []),
         dev_holdout=_fraction(plain.get("dev_holdout"), "dev_holdout", where),
+        dev_metric=_dev_metric(plain.get("dev_metric"), where),
     )
+
+
+def _dev_metric(value: Any, where: str) -> str:
+    if value is None:
+        return "accuracy"
+    if value not in DEV_METRICS:
+        raise ConfigError(f"{where}: dev_metric must be one of {list(DEV_METRICS)}, got {value!r}")
+    return value
 
 
 def _fraction(value: Any, key: str, where: str) -> float | None:
@@ -167,9 +182,12 @@ def _task(name: str, opts: dict[str, Any], root: Path | None, where: str) -> Tas
         raise ConfigError(
             f"{where}: task {name!r} has no train file and no data_root (--data-root) was given"
         )
-    if "train" not in opts and (fraction is not None or "test" in opts or "dev" in opts):
+    dev_fraction = opts.get("dev_fraction")
+    own = ("fraction", "dev_fraction", "test", "dev")
+    if "train" not in opts and any(opts.get(k) is not None for k in own):
         raise ConfigError(
-            f"{where}: task {name!r}: fraction/dev/test apply to a task with its own train file"
+            f"{where}: task {name!r}: fraction/dev_fraction/dev/test apply to a task with its "
+            "own train file"
         )
     return TaskSource(
         name=name,
@@ -177,6 +195,18 @@ def _task(name: str, opts: dict[str, Any], root: Path | None, where: str) -> Tas
         train=path("train"),
         test=path("test"),
         dev=path("dev"),
-        fraction=float(fraction) if fraction is not None else None,
+        fraction=_number(fraction, "fraction", name, where),
+        dev_fraction=_number(dev_fraction, "dev_fraction", name, where),
         unlabeled=path("unlabeled"),
     )
+
+
+def _number(value: Any, key: str, task: str, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{where}: task {task!r}: {key} must be a number, got {value!r}"
+        ) from None

@@ -203,6 +203,7 @@ def write_report(
                 "model": grid.model,
                 "overrides": grid.overrides,
                 "dev_holdout": grid.dev_holdout,
+                "dev_metric": grid.dev_metric,
             },
         },
     )
@@ -231,7 +232,7 @@ def write_report(
         )
     figures = draw_all(results, out, Path(cells_dir) if cells_dir else out / "cells")
     extra = (
-        dev_markdown(results)
+        dev_markdown(results, grid.dev_metric)
         + comparisons_markdown(paired)
         + inference_markdown(results)
         + inference_markdown(results, "dev_accuracy_by_inference", "dev")
@@ -266,35 +267,41 @@ def noise_markdown(results: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _dev_accuracy(r: dict[str, Any]) -> float | None:
-    """The final model's dev accuracy; cells from before it was recorded have the last phase's
-    best-epoch dev metrics, which are the final model's (its weights are restored) in head mode."""
-    if r.get("dev_accuracy") is not None:
-        return r["dev_accuracy"]
+def _dev_score(r: dict[str, Any], metric: str) -> float | None:
+    """The final model's dev ``metric``. For accuracy, cells from before it was recorded have the
+    last phase's best-epoch dev metrics, which are the final model's (its weights are restored) in
+    head mode."""
+    if r.get(f"dev_{metric}") is not None:
+        return r[f"dev_{metric}"]
     last = (r.get("best_dev") or [None])[-1]
-    if last is not None and r.get("inference", "head") == "head":
+    if metric == "accuracy" and last is not None and r.get("inference", "head") == "head":
         return last["accuracy"]
     return None
 
 
-def dev_markdown(results: list[dict[str, Any]]) -> list[str]:
-    """Mean dev accuracy of the final models per recipe: the only numbers a recipe search may use.
-    With the grid's dev_holdout it is measured on dev texts no training run selected on; a grid
-    with the shipped ``default`` also gets each recipe's paired dev comparison against it."""
+DEV_METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+
+
+def dev_markdown(results: list[dict[str, Any]], metric: str = "accuracy") -> list[str]:
+    """Mean dev ``metric`` of the final models per recipe: the only numbers a recipe search may
+    use. With the grid's dev_holdout it is measured on dev texts no training run selected on; a
+    grid with the shipped ``default`` also gets each recipe's paired dev comparison against it."""
+    key = f"dev_{metric}"
     scored = [
-        {**r, "dev_accuracy": acc}
+        {**r, key: score}
         for r in results
-        if r["noise"] == 0.0 and (acc := _dev_accuracy(r)) is not None
+        if r["noise"] == 0.0 and (score := _dev_score(r, metric)) is not None
     ]
     by: dict[tuple[str, str], list[float]] = defaultdict(list)
     ordered, column = _table_columns(scored)
     for r in ordered:
-        by[(r["recipe"], column(r))].append(r["dev_accuracy"])
+        by[(r["recipe"], column(r))].append(r[key])
     if not by:
         return []
     tasks = list(dict.fromkeys(t for _, t in by))
     recipes = list(dict.fromkeys(r for r, _ in by))
-    out = ["", "## Dev accuracy (%) of the final models: what recipe selection may look at", ""]
+    name = DEV_METRIC_NAMES[metric]
+    out = ["", f"## Dev {name} (%) of the final models: what recipe selection may look at", ""]
     if any(r.get("n_dev_holdout") for r in results):
         out += [
             "Scored on each dev split's held-out part (`dev_holdout`): texts no training run "
@@ -307,18 +314,19 @@ def dev_markdown(results: list[dict[str, Any]]) -> list[str]:
         cells = [f"{100 * m:.1f}" if m is not None else "–" for m in means]
         mean = f"{100 * statistics.fmean(means):.1f}" if None not in means else "–"
         out.append(f"| {rec} | " + " | ".join(cells) + f" | {mean} |")
-    return out + _dev_versus_default(scored)
+    return out + _dev_versus_default(scored, metric)
 
 
-def _dev_versus_default(scored: list[dict[str, Any]]) -> list[str]:
-    """Each recipe against ``default`` on dev, over cells whose ``dev_accuracy`` is known."""
+def _dev_versus_default(scored: list[dict[str, Any]], metric: str) -> list[str]:
+    """Each recipe against ``default`` on dev, over cells whose dev ``metric`` is known."""
     from contrafit.bench.compare import paired
 
     recipes = list(dict.fromkeys(r["recipe"] for r in scored))
     if "default" not in recipes:
         return []
-    rows = [paired(scored, rec, "default", metric="dev_accuracy") for rec in recipes]
-    out = ["", "Paired against `default` on dev (same task and seed):", ""]
+    rows = [paired(scored, rec, "default", metric=f"dev_{metric}") for rec in recipes]
+    name = DEV_METRIC_NAMES[metric]
+    out = ["", f"Paired against `default` on dev {name} (same task and seed):", ""]
     out += ["| recipe | n | mean dev diff (pts) | W/T/L | t-test p |", "|---|---|---|---|---|"]
     for row in (r for r in rows if r is not None and r["recipe"] != "default"):
         p = "–" if row["t_p"] is None else f"{row['t_p']:.3g}"

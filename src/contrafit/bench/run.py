@@ -128,6 +128,7 @@ def _run_recipe(
     dev = clf.evaluate_modes(scored) if scored is not None else None
     return {
         "dev_accuracy": dev[clf.config.inference.mode]["accuracy"] if dev else None,
+        "dev_macro_f1": dev[clf.config.inference.mode]["macro_f1"] if dev else None,
         "dev_accuracy_by_inference": {m: r["accuracy"] for m, r in dev.items()} if dev else {},
         "inference": clf.config.inference.mode,
         "accuracy_by_inference": {m: r["accuracy"] for m, r in by_mode.items()},

@@ -63,6 +63,7 @@ class TaskSource:
     test: Path | None = None  # ... with a fixed test file
     dev: Path | None = None  # optional; else dev is drawn from the train texts a cell left over
     fraction: float | None = None  # stratified share of train (and dev) instead of K per class
+    dev_fraction: float | None = None  # stratified share of the dev pool (default: fraction)
     unlabeled: Path | None = None
 
     @property
@@ -81,8 +82,10 @@ class TaskSource:
                 if path is None:
                     found.append(f"task {self.name!r}: no {what} file given")
             files = [p for p in (self.train, self.test, self.dev) if p is not None]
-            if self.fraction is not None and not 0.0 < self.fraction <= 1.0:
-                found.append(f"task {self.name!r}: fraction must be in (0, 1], got {self.fraction}")
+            for key in ("fraction", "dev_fraction"):
+                value = getattr(self, key)
+                if value is not None and not 0.0 < value <= 1.0:
+                    found.append(f"task {self.name!r}: {key} must be in (0, 1], got {value}")
         else:
             if not (self.root / self.name).is_dir():
                 known = sorted(p.name for p in self.root.iterdir() if p.is_dir())
@@ -120,7 +123,7 @@ class TaskSource:
             else:  # dev comes from the train rows this cell did not take
                 left = sorted(set(range(len(full))) - set(taken))
                 dev_pool = full.subset(left)
-            dev = dev_pool.subset(self._draw(dev_pool, shots, seed + 1))
+            dev = dev_pool.subset(self._draw(dev_pool, shots, seed + 1, self.dev_fraction))
         unlabeled, dropped = None, 0
         if self.unlabeled is not None:
             unlabeled, dropped = _without(
@@ -129,9 +132,12 @@ class TaskSource:
             )
         return Splits(train, dev, test, unlabeled, dropped)
 
-    def _draw(self, data: TextDataset, shots: int | None, seed: int) -> list[int]:
-        if self.fraction is not None:
-            return stratified_indices(data, self.fraction, seed)
+    def _draw(
+        self, data: TextDataset, shots: int | None, seed: int, fraction: float | None = None
+    ) -> list[int]:
+        fraction = fraction if fraction is not None else self.fraction
+        if fraction is not None:
+            return stratified_indices(data, fraction, seed)
         return k_per_class_indices(data, shots, seed)
 
 

@@ -1,5 +1,4 @@
-"""The attention kernel: eager (with packed dropout masks) to train on a CPU, SDPA to infer; both
-compute the same model."""
+"""The attention kernel: eager to train on a CPU, SDPA to infer; both compute the same model."""
 
 from __future__ import annotations
 
@@ -18,10 +17,11 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 def test_auto_is_eager_for_cpu_training_and_sdpa_otherwise():
     assert attention_kernel("auto", CPU, training=True) == "eager"
-    # with packed dropout masks (the default on a CPU), eager attention draws them packed too
-    assert attention_kernel("auto", CPU, training=True, dropout="auto") == PACKED
-    assert attention_kernel("auto", CPU, training=False, dropout="auto") == "sdpa"
-    assert attention_kernel("auto", CUDA, training=True, dropout="auto") == "sdpa"
+    # with packed dropout masks, eager attention draws them packed too
+    assert attention_kernel("auto", CPU, training=True, dropout="packed") == PACKED
+    assert attention_kernel("auto", CPU, training=False, dropout="packed") == "sdpa"
+    assert attention_kernel("auto", CUDA, training=True, dropout="packed") == "sdpa"
+    assert attention_kernel("eager", CUDA, training=True, dropout="packed") == PACKED
     assert attention_kernel("auto", CPU, training=False) == "sdpa"
     assert attention_kernel("auto", CUDA, training=True) == "sdpa"
     assert attention_kernel("sdpa", CPU, training=True) == "sdpa"  # an explicit choice wins
@@ -67,7 +67,7 @@ def test_training_runs_eager_and_prediction_sdpa(tiny_model_dir, toy_files, monk
     clf = ContrafitClassifier(
         recipe="ce", model=tiny_model_dir, overrides=[*TINY, "phases.*.epochs=1"], progress=False
     ).fit(str(toy_files["train"]), dev=str(toy_files["dev"]))
-    assert {kernel for grad, kernel in seen if grad} == {PACKED}  # training steps
+    assert {kernel for grad, kernel in seen if grad} == {"eager"}  # training steps
     assert {kernel for grad, kernel in seen if not grad} == {"sdpa"}  # dev evaluation
     seen.clear()
     clf.predict(["a good film"])

@@ -44,17 +44,19 @@ def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor
 class _PackedDropoutFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
-        # the mask as 1 / (1 - p) or 0 in x's dtype, made in one pass: a boolean mask would be
-        # cast to x's dtype by a copy in every multiply (forward and backward) on a CPU
-        scale = torch.tensor(1.0 / (1.0 - p), dtype=x.dtype, device=x.device)
-        mask = torch.where(_lanes(x.shape, x.device) >= _threshold(p), scale, scale.new_zeros(()))
+        # the mask as 1 or 0 in x's dtype, made in one pass (a boolean mask would be cast to x's
+        # dtype by a copy in every multiply on a CPU); the scale is applied as torch's dropout
+        # does, a Python float computed in float32 (a bf16 scale would be 1.109 for 1/0.9)
+        one = torch.ones((), dtype=x.dtype, device=x.device)
+        mask = torch.where(_lanes(x.shape, x.device) >= _threshold(p), one, one.new_zeros(()))
         ctx.save_for_backward(mask)
-        return x * mask
+        ctx.scale = 1.0 / (1.0 - p)
+        return (x * mask).mul_(ctx.scale)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (mask,) = ctx.saved_tensors
-        return grad * mask, None
+        return (grad * mask).mul_(ctx.scale), None
 
 
 def packed_dropout_fn(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:

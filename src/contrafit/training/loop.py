@@ -43,7 +43,7 @@ class Runtime:
     eval_metric: str = "accuracy"
     eval_batch_size: int = 64
     attention: str = "auto"
-    dropout: str = "auto"
+    dropout: str = "torch"
     # with kNN inference, dev accuracy (and so the best epoch) is that of kNN over the bank the
     # saved model will use: the epoch is chosen by the predictions the saved model will make
     knn: InferenceConfig | None = None

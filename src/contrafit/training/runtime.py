@@ -64,15 +64,6 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def packed_dropout_on(choice: str, device: torch.device) -> bool:
-    """Whether training draws dropout masks packed (:mod:`contrafit.modeling.dropout`). Auto:
-    on a CPU, where torch draws its masks on one thread (27 % of a MiniLM step here); not on a
-    GPU, whose dropout kernels are fused and fast."""
-    if choice == "auto":
-        return device.type == "cpu"
-    return choice == "packed"
-
-
 def attention_kernel(
     choice: str, device: torch.device, training: bool, dropout: str = "torch"
 ) -> str:
@@ -80,11 +71,11 @@ def attention_kernel(
     attention for training on a CPU, where SDPA's flash-attention backward is slow (a MiniLM step
     at batch 8 × 64 tokens ran 1.4x faster eager here), and SDPA everywhere else (CPU inference
     is ~10 % faster with it; GPUs use fused kernels). Eager attention trains with packed dropout
-    masks when :func:`packed_dropout_on` says so."""
+    masks when ``dropout`` is "packed"."""
     kernel = choice
     if choice == "auto":
         kernel = "eager" if training and device.type == "cpu" else "sdpa"
-    if kernel == "eager" and training and packed_dropout_on(dropout, device):
+    if kernel == "eager" and training and dropout == "packed":
         return PACKED_ATTENTION_KERNEL
     return kernel
 
@@ -101,7 +92,7 @@ def attention(
     :func:`attention_kernel` picks and, when training with packed dropout, its ``nn.Dropout``
     modules packed too; then put the previous ones back. A model that cannot switch keeps its own
     attention kernel under "auto"; an explicit choice it cannot run is an error."""
-    packed = training and packed_dropout_on(dropout, device)
+    packed = training and dropout == "packed"
     if packed:
         register_attention_kernel()
     kernel = attention_kernel(choice, device, training, dropout)

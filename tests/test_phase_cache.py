@@ -95,3 +95,38 @@ def test_train_cli_phase_cache_flag(toy_files, tiny_model_dir, tmp_path):
 
     assert [p["reused"] for p in train("cmlm-ce", tmp_path / "a")] == [False, False]
     assert [p["reused"] for p in train("cmlm-scl", tmp_path / "b")] == [True, False]
+
+
+def test_eviction_drops_least_recently_used_entries_and_spares_fresh_ones(tmp_path):
+    import os
+    import time
+
+    from contrafit.training.phase_cache import PhaseCache
+
+    cache = PhaseCache(tmp_path)
+    now = time.time()
+    for i, age in enumerate([3000, 2000, 1000, 10]):  # seconds since last use; 1,000 bytes each
+        entry = tmp_path / f"key{i}"
+        entry.mkdir()
+        (entry / "checkpoint.safetensors").write_bytes(b"x" * 1000)
+        os.utime(entry, (now - age, now - age))
+    assert cache.evict(max_bytes=2500) == 2000  # the two oldest go
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key2", "key3"]
+    # key3 was used 10 s ago (another process may be writing it): kept even over the limit
+    assert cache.evict(max_bytes=0) == 1000
+    assert [p.name for p in tmp_path.iterdir()] == ["key3"]
+    assert PhaseCache(tmp_path / "missing").evict(0) == 0
+
+
+def test_a_cache_hit_marks_the_entry_as_used(tiny_model_dir, toy_files, tmp_path):
+    import os
+
+    from contrafit.training.phase_cache import PhaseCache
+
+    cache = tmp_path / "cache"
+    _fit(tiny_model_dir, "dae-ft", toy_files, cache)
+    (entry,) = [p for p in cache.iterdir() if p.is_dir()]
+    os.utime(entry, (0, 0))
+    _fit(tiny_model_dir, "dae-cl-ft", toy_files, cache)  # starts after the shared DAE phase
+    assert entry.stat().st_mtime > 1e9
+    assert PhaseCache(cache).latest([entry.name, "next"]) is not None

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from contrafit.errors import ContrafitError
+from contrafit.errors import ConfigError, ContrafitError
 
 FINISHED_MARK = "metrics.json"
 
@@ -144,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="compute every phase in every cell (by default, cells that share their first "
         "phases, e.g. dae-ft and dae-cl-ft, compute them once, in OUTPUT/phase-cache)",
+    )
+    b.add_argument(
+        "--phase-cache-gb",
+        type=float,
+        default=10.0,  # bench.run.DEFAULT_PHASE_CACHE_BYTES (not imported here: it loads torch)
+        help="after each cell, delete the least recently used phase-cache entries down to this "
+        "size (default %(default)s GB)",
     )
     return parser
 
@@ -338,6 +345,10 @@ def cmd_bench(args) -> None:
         write_report,
     )
 
+    if args.phase_cache_gb < 0:
+        raise ConfigError(
+            f"--phase-cache-gb must be >= 0 (0 keeps no entry), got {args.phase_cache_gb}"
+        )
     grid = build_grid(_grid_settings(args), args.config or "command line")
     cells = plan(grid)
     out = Path(args.output)
@@ -345,7 +356,13 @@ def cmd_bench(args) -> None:
     if args.report_only:
         results = finished_results(out, cells)
     else:
-        results = run_grid(cells, grid, out, share_phases=not args.no_phase_cache)
+        results = run_grid(
+            cells,
+            grid,
+            out,
+            share_phases=not args.no_phase_cache,
+            phase_cache_bytes=int(args.phase_cache_gb * 1e9),
+        )
     wall = time.perf_counter() - start
     failed = failed_cells(out, cells)
     report_dir = Path(args.report_dir) if args.report_dir else out

@@ -27,12 +27,14 @@ from contrafit.classifier import ContrafitClassifier
 from contrafit.data.sampling import inject_label_noise
 from contrafit.io import append_jsonl, atomic_write_json
 from contrafit.training.checkpoint import CHECKPOINT_FILE, Checkpointer
+from contrafit.training.phase_cache import PhaseCache
 
 RESULT_FILE = "result.json"
 # cells are short: checkpoint between phases and every 500 steps (saving costs ~1 s on MiniLM)
 CHECKPOINT_EVERY = 500
 EMBEDDINGS_FILE = "test_embeddings.safetensors"
 PHASE_CACHE_DIR = "phase-cache"
+DEFAULT_PHASE_CACHE_BYTES = 10 * 10**9
 # "HOST PID" of the bench process running the cell: lets several processes share one grid folder
 CLAIM_FILE = "running.claim"
 # a cell whose run raised: its traceback; the grid goes on, and the next run of it retries the cell
@@ -223,11 +225,14 @@ def run_grid(
     output: str | Path,
     progress: bool = True,
     share_phases: bool = True,
+    phase_cache_bytes: int = DEFAULT_PHASE_CACHE_BYTES,
 ) -> list[dict[str, Any]]:
     """Run every unfinished cell and return the finished cells' results, in grid order.
 
     With ``share_phases``, cells whose recipes begin with the same phases (on the same task, seed
-    and settings) compute them once, in OUTPUT/phase-cache. Several processes may run one grid
+    and settings) compute them once, in OUTPUT/phase-cache; after each cell the least recently
+    used entries are deleted down to ``phase_cache_bytes`` (a MiniLM entry is ~90 MB, and a grid
+    of hundreds of cells once filled the disk). Several processes may run one grid
     folder at once (e.g. one per CPU core): each cell is claimed before it runs, and a cell another
     live process holds is left to it (and left out of the returned results)."""
     output = Path(output)
@@ -258,6 +263,8 @@ def run_grid(
                     (folder / ERROR_FILE).unlink(missing_ok=True)
             finally:
                 (folder / CLAIM_FILE).unlink(missing_ok=True)
+                if phase_cache is not None:
+                    PhaseCache(phase_cache).evict(phase_cache_bytes)
             results[cell.key] = result
             bar.update()
     for key in elsewhere:  # some may have finished while this process ran its own cells

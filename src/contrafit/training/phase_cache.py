@@ -13,8 +13,13 @@ is the same code path as resuming a run that stopped between phases.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import os
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,8 @@ import contrafit
 from contrafit.config import RunConfig
 from contrafit.data.loading import TextDataset
 from contrafit.training.checkpoint import Checkpointer, Resume
+
+logger = logging.getLogger(__name__)
 
 
 def data_digest(*datasets: TextDataset | None) -> str:
@@ -78,5 +85,47 @@ class PhaseCache:
             entry = self.entry(key)
             state = entry.load()
             if state is not None:
+                _touch(self.folder / key)  # a use: eviction drops the least recently used
                 return state, entry
         return None
+
+    def evict(self, max_bytes: int, spare_seconds: float = 600.0) -> int:
+        """Delete the least recently used entries until the cache holds at most ``max_bytes``;
+        return the bytes freed. An entry written or used in the last ``spare_seconds`` is kept
+        whatever its size: another process sharing the folder may be writing or reading it."""
+        if not self.folder.is_dir():
+            return 0
+        entries = [(_last_use(p), _size(p), p) for p in self.folder.iterdir() if p.is_dir()]
+        total = sum(size for _, size, _ in entries)
+        freed, now = 0, time.time()
+        for used, size, path in sorted(entries):
+            if total - freed <= max_bytes:
+                break
+            if now - used < spare_seconds:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            freed += size
+        if freed:
+            logger.info("phase cache %s: evicted %.1f GB", self.folder, freed / 1e9)
+        return freed
+
+
+def _touch(path: Path) -> None:
+    # evicted meanwhile by another process: the state is already loaded
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def _last_use(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for f in path.rglob("*"):
+        with contextlib.suppress(OSError):  # deleted meanwhile
+            total += f.stat().st_size if f.is_file() else 0
+    return total

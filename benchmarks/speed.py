@@ -307,16 +307,15 @@ def report(r: dict) -> str:
             f"| {e['wall_seconds']:.1f} | {100 * e['accuracy']:.1f} | {e['peak_rss_mb']:.0f} |"
         )
     peer = next(e for e in r["end_to_end"] if e["who"] == "setfit")
-    lines.append("")
     for ours in (e for e in r["end_to_end"] if e["who"] != "setfit"):
         ours_s = ours["train_seconds"] + ours["predict_seconds"]
         peer_s = peer["train_seconds"] + peer["predict_seconds"]
-        lines.append(
+        lines += [
+            "",
             f"Time ratio {ours['who']} / SetFit: wall "
             f"{ours['wall_seconds'] / peer['wall_seconds']:.2f}, train + predict "
-            f"{ours_s / peer_s:.2f}"
-        )
-        lines.append("")
+            f"{ours_s / peer_s:.2f}",
+        ]
     if r.get("scaling"):
         lines += [
             "",

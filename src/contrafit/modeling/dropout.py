@@ -11,6 +11,10 @@ The encoder's ``nn.Dropout`` modules are swapped for :class:`PackedDropout` whil
 (:func:`packed_dropout`), and attention-probability dropout, which transformers applies inside
 its attention function, goes through :func:`eager_attention_packed_dropout`, registered with
 transformers' ``AttentionInterface`` as ``ATTENTION_KERNEL``.
+
+Opt-in (``--set dropout=packed``): the same dropout rate, other random masks; its accuracy check
+(round 4 of ``benchmarks/default-search-holdout.yaml``) did not pass its rule, so torch's masks
+stay the default.
 """
 
 from __future__ import annotations

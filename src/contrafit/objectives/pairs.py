@@ -14,10 +14,28 @@ from contrafit.distributed import gather
 from contrafit.objectives.base import LossOutput, Needs, Objective, Step, TaskInfo
 
 
+class _Rows(torch.autograd.Function):
+    """``z[index]`` for a 2-D ``z``, whose backward adds the rows back with ``index_add_``, in
+    index order. Plain indexing's backward (``index_put_`` accumulating) adds with atomics on a
+    CPU running more than one thread, so the same seed gave other gradients on every run; with
+    one thread both add in index order and give the same bits."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        ctx.rows = z.shape[0]
+        return z.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (index,) = ctx.saved_tensors
+        return grad.new_zeros(ctx.rows, *grad.shape[1:]).index_add_(0, index, grad), None
+
+
 def cosine_pair_loss(embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     z = F.normalize(embeddings.float(), dim=-1)
     i, j = torch.triu_indices(len(z), len(z), offset=1, device=z.device)
-    cos = (z[i] * z[j]).sum(-1)
+    cos = (_Rows.apply(z, i) * _Rows.apply(z, j)).sum(-1)
     target = (labels[i] == labels[j]).float()
     return F.mse_loss(cos, target)
 

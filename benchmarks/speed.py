@@ -144,6 +144,36 @@ def train_throughput(
     }
 
 
+def setfit_train_throughput(seq_len: int, steps: int = 40) -> float:
+    """Texts per second through SetFit's body training (its defaults: fp32, batches of 16 pairs,
+    so 32 texts a step), truncated to ``seq_len`` tokens like ours, for ``steps`` steps."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    from contrafit.modeling.encoder import resolve_model_path
+
+    data = _workload(32, words=seq_len)
+    model = SetFitModel.from_pretrained(resolve_model_path("default"))
+    model.model_body.max_seq_length = seq_len
+    args = TrainingArguments(
+        output_dir="/tmp/contrafit-speed-setfit",
+        max_steps=steps,
+        report_to="none",
+        save_strategy="no",
+        show_progress_bar=False,
+    )
+    labels = sorted(set(data.labels))
+    train = Dataset.from_dict({"text": data.texts, "label": [labels.index(y) for y in data.labels]})
+    trainer = Trainer(model=model, args=args, train_dataset=train)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    return steps * 2 * args.embedding_batch_size / seconds
+
+
 def inference_throughput(n_examples: int, seq_len: int, flops_token: float, peak: float):
     from contrafit import ContrafitClassifier
 
@@ -281,13 +311,19 @@ def report(r: dict) -> str:
         "",
         f"## Training throughput vs sequence length (recipe `default`, {r['n_examples']} examples)",
         "",
-        "| tokens | examples/s | tokens/s | MFU (bf16 peak) |",
-        "|---|---|---|---|",
+        "SetFit: texts per second through its body training with its defaults (fp32, 16 pairs a "
+        "step), the same texts truncated to the same length (its time per run is this times the "
+        "number of pair texts, which grows with the square of the data).",
+        "",
+        "| tokens | examples/s | tokens/s | MFU (bf16 peak) | SetFit texts/s | ours / SetFit |",
+        "|---|---|---|---|---|---|",
     ]
     for t in r["seq_len_scaling"]:
+        peer = t.get("setfit_examples_per_s")
+        vs = f"{peer:.1f} | {t['examples_per_s'] / peer:.2f}×" if peer else "– | –"
         lines.append(
             f"| {t['seq_len']} | {t['examples_per_s']:.1f} | {t['tokens_per_s']:.0f} "
-            f"| {100 * t['mfu_bf16']:.1f} % |"
+            f"| {100 * t['mfu_bf16']:.1f} % | {vs} |"
         )
     inf = r["inference"]
     lines += [
@@ -372,7 +408,7 @@ def main() -> None:
         train_throughput(
             "default", args.n_examples, n, size.flops_per_token(n, True), r["peak_bf16"]
         )
-        | {"seq_len": n}
+        | {"seq_len": n, "setfit_examples_per_s": setfit_train_throughput(n)}
         for n in map(int, args.seq_lens.split(","))
     ]
     r["batch_scaling"] = [

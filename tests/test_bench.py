@@ -444,3 +444,9 @@ def test_dev_table_compares_each_recipe_with_the_default_on_dev():
     by_f1 = [{**c, "dev_macro_f1": 1.0 - c["dev_accuracy"]} for c in cells]
     table = "\n".join(dev_markdown(by_f1, "macro_f1"))
     assert "## Dev macro-F1 (%)" in table and "| new | 4 | +0.0 | 1/1/2 |" in table
+
+
+def test_a_negative_phase_cache_size_is_a_clear_error(tmp_path, capsys):
+    argv = ["bench", "--tasks", "a", "--output", str(tmp_path / "out"), "--phase-cache-gb", "-1"]
+    assert main(argv) == 2
+    assert "--phase-cache-gb must be >= 0" in capsys.readouterr().err

@@ -147,31 +147,15 @@ def train_throughput(
 def setfit_train_throughput(seq_len: int, steps: int = 40) -> float:
     """Texts per second through SetFit's body training (its defaults: fp32, batches of 16 pairs,
     so 32 texts a step), truncated to ``seq_len`` tokens like ours, for ``steps`` steps."""
-    import os
+    from contrafit.bench.peers import setfit_trainer
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from datasets import Dataset
-    from setfit import SetFitModel, Trainer, TrainingArguments
-
-    from contrafit.modeling.encoder import resolve_model_path
-
-    data = _workload(32, words=seq_len)
-    model = SetFitModel.from_pretrained(resolve_model_path("default"))
+    out = Path("/tmp/contrafit-speed-setfit")
+    trainer, model, _ = setfit_trainer(_workload(32, words=seq_len), 42, None, out, max_steps=steps)
     model.model_body.max_seq_length = seq_len
-    args = TrainingArguments(
-        output_dir="/tmp/contrafit-speed-setfit",
-        max_steps=steps,
-        report_to="none",
-        save_strategy="no",
-        show_progress_bar=False,
-    )
-    labels = sorted(set(data.labels))
-    train = Dataset.from_dict({"text": data.texts, "label": [labels.index(y) for y in data.labels]})
-    trainer = Trainer(model=model, args=args, train_dataset=train)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
-    return steps * 2 * args.embedding_batch_size / seconds
+    return steps * 2 * trainer.args.embedding_batch_size / seconds
 
 
 def inference_throughput(n_examples: int, seq_len: int, flops_token: float, peak: float):

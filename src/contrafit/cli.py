@@ -31,6 +31,8 @@ def _columns(args) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from contrafit.bench.run import DEFAULT_PHASE_CACHE_BYTES
+
     parser = argparse.ArgumentParser(prog="contrafit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -148,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--phase-cache-gb",
         type=float,
-        default=10.0,  # bench.run.DEFAULT_PHASE_CACHE_BYTES (not imported here: it loads torch)
+        default=DEFAULT_PHASE_CACHE_BYTES / 1e9,
         help="after each cell, delete the least recently used phase-cache entries down to this "
         "size (default %(default)s GB)",
     )
@@ -347,7 +349,7 @@ def cmd_bench(args) -> None:
 
     if args.phase_cache_gb < 0:
         raise ConfigError(
-            f"--phase-cache-gb must be >= 0 (0 keeps no entry), got {args.phase_cache_gb}"
+            f"--phase-cache-gb must be >= 0 (0 keeps only entries in use), got {args.phase_cache_gb}"
         )
     grid = build_grid(_grid_settings(args), args.config or "command line")
     cells = plan(grid)

@@ -16,35 +16,44 @@ from typing import Any
 
 from contrafit.bench.tasks import Splits
 from contrafit.data.labels import LabelMap
+from contrafit.data.loading import TextDataset
 from contrafit.errors import ConfigError
 from contrafit.evaluation.metrics import full_report, summary_metrics
 from contrafit.modeling.encoder import resolve_model_path
 
 
-def run_setfit(splits: Splits, seed: int, model: str | None, out: Path) -> dict[str, Any]:
+def setfit_trainer(train: TextDataset, seed: int, model: str | None, out: Path, **args: Any):
+    """(SetFit's Trainer with its defaults on ``train``, its model, the label map). ``args`` are
+    further TrainingArguments (the speed benchmark's ``max_steps``)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder needs no hub; never wait on one
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
-    train, test = splits.train, splits.test
     if train.is_pair:
         raise ConfigError(f"{train.source}: the SetFit peer takes single texts, not text pairs")
     labels = LabelMap.from_labels(train.labels, train.source)
     setfit_model = SetFitModel.from_pretrained(resolve_model_path(model or "default"))
-    args = TrainingArguments(
+    training_args = TrainingArguments(
         output_dir=str(out / "setfit"),
         seed=seed,
         report_to="none",
         save_strategy="no",
         show_progress_bar=False,
+        **args,
     )
     trainer = Trainer(
         model=setfit_model,
-        args=args,
+        args=training_args,
         train_dataset=Dataset.from_dict(
             {"text": train.texts, "label": labels.encode(train.labels, train.source)}
         ),
     )
+    return trainer, setfit_model, labels
+
+
+def run_setfit(splits: Splits, seed: int, model: str | None, out: Path) -> dict[str, Any]:
+    test = splits.test
+    trainer, setfit_model, labels = setfit_trainer(splits.train, seed, model, out)
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start

@@ -106,6 +106,39 @@ def test_with_knn_inference_the_best_epoch_is_chosen_by_knn_dev_accuracy(tiny_mo
     assert max(h["accuracy"] for h in history) == modes["knn"]["accuracy"]
 
 
+def test_logreg_epoch_selection_scores_epochs_by_the_chosen_predictions(tiny_model_dir, toy_files):
+    """epoch_selection=inference: each epoch's dev score, and so the kept model's, is its logistic
+    regression's; head (what auto means for logreg): the head's. Training is the same either way,
+    so the two runs see the same models and differ only in how their epochs are scored."""
+    accuracy_history = {}
+    for selection, scored_by in (("inference", "logreg"), ("head", "head")):
+        overrides = [
+            *TINY,
+            "phases.*.epochs=4",
+            "phases.*.lr=3e-4",
+            "inference.mode=logreg",
+            f"inference.epoch_selection={selection}",
+        ]
+        clf = ContrafitClassifier(tiny_model_dir, "scl", overrides=overrides, progress=False)
+        clf.fit(toy_files["train"], dev=toy_files["dev"])
+        history = clf.history_[-1]["dev_history"]
+        kept = clf.evaluate_modes(toy_files["dev"])[scored_by]["accuracy"]
+        assert clf.history_[-1]["best_dev"]["accuracy"] == kept
+        assert max(h["accuracy"] for h in history) == kept
+        accuracy_history[selection] = [h["accuracy"] for h in history]
+    assert accuracy_history["inference"] != accuracy_history["head"]
+
+
+def test_epoch_selection_by_inference_needs_a_bank_mode():
+    with pytest.raises(
+        ConfigError, match="epoch_selection=inference needs inference.mode knn or logreg"
+    ):
+        InferenceConfig(mode="head", epoch_selection="inference").selects_epochs()
+    assert not InferenceConfig(mode="logreg").selects_epochs()  # auto keeps the head for logreg
+    assert InferenceConfig(mode="knn").selects_epochs()
+    assert InferenceConfig(mode="logreg", epoch_selection="inference").selects_epochs()
+
+
 def test_knn_epoch_choice_uses_the_saved_models_bank_also_when_self_training(
     tiny_model_dir, toy_files
 ):

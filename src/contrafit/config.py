@@ -175,11 +175,32 @@ class InferenceConfig:
             "classes are not given up for accuracy (no effect on K-per-class data)"
         },
     )
+    epoch_selection: Literal["auto", "head", "inference"] = field(
+        default="auto",
+        metadata={
+            "help": "what scores each epoch on dev to pick a phase's best: inference = the "
+            "predictions the saved model will make (knn or logreg over the training texts, "
+            "re-embedded each epoch), head = the linear head (no extra pass); auto = inference "
+            "for knn, head otherwise"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.head_weight <= 1.0:
             raise ConfigError(f"inference.head_weight must be in [0, 1], got {self.head_weight}")
         _check_positive(self, "proxy_scale", "knn_k", "knn_temperature", "logreg_c")
+
+    def selects_epochs(self) -> bool:
+        """Whether training scores dev epochs by this mode's predictions rather than the head's.
+        Checked when training starts (a saved model's mode may be switched at predict time)."""
+        if self.epoch_selection == "inference" and self.mode not in ("knn", "logreg"):
+            raise ConfigError(
+                f"inference.epoch_selection=inference needs inference.mode knn or logreg (got "
+                f"{self.mode!r}): with {self.mode} inference the head picks the epoch; use auto"
+            )
+        if self.epoch_selection == "auto":
+            return self.mode == "knn"
+        return self.epoch_selection == "inference"
 
 
 @dataclass

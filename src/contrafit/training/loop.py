@@ -44,9 +44,10 @@ class Runtime:
     eval_batch_size: int = 64
     attention: str = "auto"
     dropout: str = "torch"
-    # with kNN inference, dev accuracy (and so the best epoch) is that of kNN over the bank the
-    # saved model will use: the epoch is chosen by the predictions the saved model will make
-    knn: InferenceConfig | None = None
+    # when set (kNN, or logreg with epoch_selection=inference), dev accuracy (and so the best
+    # epoch) is that of this inference over the bank the saved model will use: the epoch is chosen
+    # by the predictions the saved model will make
+    dev_inference: InferenceConfig | None = None
     log: Callable[[dict[str, Any]], None] = lambda record: None
     progress: bool = True
 
@@ -134,9 +135,9 @@ def evaluate_dev(
     infer = infer or inference_of(rt)
     logits, embeddings = infer(model, dev)
     predicted = logits.argmax(-1)
-    if rt.knn is not None and bank_data is not None and bank_data.labels is not None:
+    if rt.dev_inference is not None and bank_data is not None and bank_data.labels is not None:
         bank = build_bank(model, bank_data, rt, infer=infer)
-        predicted = probabilities(logits, embeddings, rt.knn, bank).argmax(-1)
+        predicted = probabilities(logits, embeddings, rt.dev_inference, bank).argmax(-1)
     metrics = summary_metrics(dev.labels, predicted.tolist())
     metrics["loss"] = float(F.cross_entropy(logits, torch.tensor(dev.labels)))  # head's: tie-break
     return metrics
@@ -157,8 +158,8 @@ def run_phase(
 ) -> PhaseResult:
     """Train one phase. With ``checkpoint``, the state is saved every ``every_steps`` steps;
     with ``resume`` (a mid-phase checkpoint of this phase), training continues exactly there.
-    ``bank_data`` (default: ``train``) is what the saved model's kNN bank embeds: with kNN
-    inference, each epoch's dev accuracy is kNN over it."""
+    ``bank_data`` (default: ``train``) is what the saved model's bank embeds: with kNN (or logreg
+    selecting epochs) inference, each epoch's dev accuracy is that inference over it."""
     start = time.perf_counter()
     apply_freeze(model, phase.freeze)
     model.to(rt.device)

@@ -52,7 +52,7 @@ def make_runtime(config: RunConfig, log: Callable[[dict], None] | None, progress
         eval_batch_size=config.eval_batch_size,
         attention=config.attention,
         dropout=config.dropout,
-        knn=config.inference if config.inference.mode == "knn" else None,
+        dev_inference=config.inference if config.inference.selects_epochs() else None,
         log=log or (lambda record: None),
         progress=progress,
     )

@@ -35,6 +35,11 @@ def test_paired_comparison_counts_and_tests():
     assert (row["wins"], row["ties"], row["losses"]) == (2, 1, 1)
     assert row["mean_diff"] == pytest.approx((0.1 + 0 + 0.2 - 0.1) / 4)
     assert 0 < row["t_p"] < 1 and 0 < row["wilcoxon_p"] <= 1
+    # diffs 0.1, 0, 0.2, -0.1: mean 0.05, sd 0.1291, t(0.975, 3) = 3.1824
+    half = 3.1824 * 0.1291 / 2
+    assert row["ci95"] == pytest.approx((0.05 - half, 0.05 + half), abs=1e-4)
+    # the interval holds 0 exactly when the t-test's p is above 0.05
+    assert (row["ci95"][0] < 0 < row["ci95"][1]) == (row["t_p"] > 0.05)
 
 
 def test_summary_mean_std_worst_seed():
@@ -134,6 +139,32 @@ def test_sampled_task_draws_k_per_class_and_a_disjoint_dev_per_seed(tmp_path):
     assert splits.train.texts == source.load(shots=4, seed=7).train.texts
     assert splits.train.texts != source.load(shots=4, seed=8).train.texts
     assert len(splits.test) == 10
+
+
+def test_holdout_per_class_draws_scored_texts_beside_the_dev_split(tmp_path):
+    unlabeled = write_jsonl(tmp_path / "unlabeled.jsonl", toy_rows(30, seed=1))
+    source = _full_task(tmp_path, holdout_per_class=5, unlabeled=unlabeled)
+    splits = source.load(shots=4, seed=7)
+    assert sorted(splits.dev_holdout.labels) == ["neg"] * 5 + ["pos"] * 5
+    held = set(splits.dev_holdout.texts)
+    assert not held & set(splits.train.texts) and not held & set(splits.dev.texts)
+    assert len(splits.dev) == 8 and splits.scoring_dev is splits.dev_holdout
+    assert not held & set(splits.unlabeled.texts)  # post-training never reads scored texts
+    assert splits.dev_holdout.texts == source.load(shots=4, seed=7).dev_holdout.texts
+    assert splits.dev_holdout.texts != source.load(shots=4, seed=8).dev_holdout.texts
+    # the train and dev draws are those of the same task without it
+    plain = _full_task(tmp_path).load(shots=4, seed=7)
+    assert (splits.train.texts, splits.dev.texts) == (plain.train.texts, plain.dev.texts)
+    assert _full_task(tmp_path, holdout_per_class=0).problems([4], [1]) == [
+        "task 'toy': holdout_per_class must be a positive whole number, got 0"
+    ]
+    task = {"train": "x.jsonl", "holdout_per_class": 100}
+    with pytest.raises(ConfigError, match="dev_holdout and the holdout_per_class of task"):
+        build_grid({"tasks": {"e": task}, "dev_holdout": 0.5})
+    with pytest.raises(ConfigError, match="holdout_per_class must be a whole number"):
+        build_grid({"tasks": {"e": {**task, "holdout_per_class": 0.5}}})
+    with pytest.raises(ConfigError, match="apply to a task with its own train file"):
+        build_grid({"tasks": {"a": {"holdout_per_class": 10}}, "data_root": str(tmp_path)})
 
 
 def test_fraction_keeps_the_class_proportions(tmp_path):
@@ -439,11 +470,11 @@ def test_dev_table_compares_each_recipe_with_the_default_on_dev():
         )
     ]
     table = "\n".join(dev_markdown(cells))
-    assert "| new | 4 | +0.0 | 2/1/1 |" in table
+    assert "| new | 4 | +0.0 | -22.5 to +22.5 | 2/1/1 |" in table
     # a grid that ranks by dev macro-F1 (dev_metric) scores that instead
     by_f1 = [{**c, "dev_macro_f1": 1.0 - c["dev_accuracy"]} for c in cells]
     table = "\n".join(dev_markdown(by_f1, "macro_f1"))
-    assert "## Dev macro-F1 (%)" in table and "| new | 4 | +0.0 | 1/1/2 |" in table
+    assert "## Dev macro-F1 (%)" in table and "| new | 4 | +0.0 | -22.5 to +22.5 | 1/1/2 |" in table
 
 
 def test_a_negative_phase_cache_size_is_a_clear_error(tmp_path, capsys):

@@ -39,9 +39,12 @@ def paired(
         "losses": sum(d < 0 for d in diffs),
         "t_p": None,
         "wilcoxon_p": None,
+        "ci95": None,  # t interval of the mean difference: its low end tests non-inferiority
     }
     if any(d != diffs[0] for d in diffs):  # tests are undefined when every difference is equal
         out["t_p"] = float(stats.ttest_rel([a[k] for k in keys], [b[k] for k in keys]).pvalue)
+        half = stats.t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / len(diffs) ** 0.5
+        out["ci95"] = (out["mean_diff"] - float(half), out["mean_diff"] + float(half))
     if any(d != 0 for d in diffs):
         out["wilcoxon_p"] = float(stats.wilcoxon(diffs).pvalue)
     return out

@@ -6,6 +6,8 @@
       trec: {}
       emotion: {train: ../shared/data/emotion/train.jsonl, dev: ..., test: ..., fraction: 0.1}
                                               # dev_fraction: its dev pool's share (default: fraction)
+                                              # holdout_per_class: 200 = 200 more per class from
+                                              # the dev pool, only scored (the dev table)
     recipes:
       - default
       - setfit                                # a peer
@@ -34,7 +36,7 @@ import yaml
 from contrafit.bench.tasks import TaskSource
 from contrafit.errors import ConfigError
 
-TASK_KEYS = {"train", "dev", "test", "fraction", "dev_fraction", "unlabeled"}
+TASK_KEYS = {"train", "dev", "test", "fraction", "dev_fraction", "holdout_per_class", "unlabeled"}
 DEV_METRICS = ("accuracy", "macro_f1")
 GRID_KEYS = {
     "data_root",
@@ -131,6 +133,13 @@ def build_grid(plain: dict[str, Any], where: str = "grid") -> Grid:
             variants[str(item["name"])] = Variant(str(item["recipe"]), tuple(item.get("set") or ()))
             item = item["name"]
         recipes.append(str(item))
+    dev_holdout = _fraction(plain.get("dev_holdout"), "dev_holdout", where)
+    both = [t.name for t in tasks if t.holdout_per_class is not None]
+    if dev_holdout is not None and both:
+        raise ConfigError(
+            f"{where}: dev_holdout and the holdout_per_class of task(s) {both} both hold dev "
+            "texts out of training; use one of them"
+        )
     return Grid(
         tasks=tasks,
         recipes=recipes,
@@ -140,7 +149,7 @@ def build_grid(plain: dict[str, Any], where: str = "grid") -> Grid:
         noise=listed("label_noise", float, [0.0]),
         model=plain.get("model"),
         overrides=listed("set", str, []),
-        dev_holdout=_fraction(plain.get("dev_holdout"), "dev_holdout", where),
+        dev_holdout=dev_holdout,
         dev_metric=_dev_metric(plain.get("dev_metric"), where),
     )
 
@@ -183,11 +192,17 @@ def _task(name: str, opts: dict[str, Any], root: Path | None, where: str) -> Tas
             f"{where}: task {name!r} has no train file and no data_root (--data-root) was given"
         )
     dev_fraction = opts.get("dev_fraction")
-    own = ("fraction", "dev_fraction", "test", "dev")
+    own = ("fraction", "dev_fraction", "holdout_per_class", "test", "dev")
     if "train" not in opts and any(opts.get(k) is not None for k in own):
         raise ConfigError(
-            f"{where}: task {name!r}: fraction/dev_fraction/dev/test apply to a task with its "
-            "own train file"
+            f"{where}: task {name!r}: fraction/dev_fraction/holdout_per_class/dev/test apply to "
+            "a task with its own train file"
+        )
+    holdout = opts.get("holdout_per_class")
+    if holdout is not None and (isinstance(holdout, bool) or not isinstance(holdout, int)):
+        raise ConfigError(
+            f"{where}: task {name!r}: holdout_per_class must be a whole number of texts per "
+            f"class, got {holdout!r}"
         )
     return TaskSource(
         name=name,
@@ -197,6 +212,7 @@ def _task(name: str, opts: dict[str, Any], root: Path | None, where: str) -> Tas
         dev=path("dev"),
         fraction=_number(fraction, "fraction", name, where),
         dev_fraction=_number(dev_fraction, "dev_fraction", name, where),
+        holdout_per_class=holdout,
         unlabeled=path("unlabeled"),
     )
 

@@ -284,8 +284,9 @@ DEV_METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
 
 def dev_markdown(results: list[dict[str, Any]], metric: str = "accuracy") -> list[str]:
     """Mean dev ``metric`` of the final models per recipe: the only numbers a recipe search may
-    use. With the grid's dev_holdout it is measured on dev texts no training run selected on; a
-    grid with the shipped ``default`` also gets each recipe's paired dev comparison against it."""
+    use. With the grid's dev_holdout (or a task's holdout_per_class) it is measured on dev texts no
+    training run selected on; a grid with the shipped ``default`` also gets each recipe's paired
+    dev comparison against it."""
     key = f"dev_{metric}"
     scored = [
         {**r, key: score}
@@ -304,8 +305,9 @@ def dev_markdown(results: list[dict[str, Any]], metric: str = "accuracy") -> lis
     out = ["", f"## Dev {name} (%) of the final models: what recipe selection may look at", ""]
     if any(r.get("n_dev_holdout") for r in results):
         out += [
-            "Scored on each dev split's held-out part (`dev_holdout`): texts no training run "
-            "picked its epoch or stopped on, so recipes that select on dev are not flattered.",
+            "Scored on each dev split's held-out part (`dev_holdout`, or a task's "
+            "`holdout_per_class` texts drawn beside it): texts no training run picked its epoch "
+            "or stopped on, so recipes that select on dev are not flattered.",
             "",
         ]
     out += ["| recipe | " + " | ".join(tasks) + " | mean |", "|---" * (len(tasks) + 2) + "|"]
@@ -327,11 +329,19 @@ def _dev_versus_default(scored: list[dict[str, Any]], metric: str) -> list[str]:
     rows = [paired(scored, rec, "default", metric=f"dev_{metric}") for rec in recipes]
     name = DEV_METRIC_NAMES[metric]
     out = ["", f"Paired against `default` on dev {name} (same task and seed):", ""]
-    out += ["| recipe | n | mean dev diff (pts) | W/T/L | t-test p |", "|---|---|---|---|---|"]
+    out += [
+        "| recipe | n | mean dev diff (pts) | 95 % CI (pts) | W/T/L | t-test p |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in (r for r in rows if r is not None and r["recipe"] != "default"):
         p = "–" if row["t_p"] is None else f"{row['t_p']:.3g}"
+        ci = (
+            "–"
+            if row["ci95"] is None
+            else "{:+.1f} to {:+.1f}".format(*(100 * x for x in row["ci95"]))
+        )
         out.append(
-            f"| {row['recipe']} | {row['n']} | {100 * row['mean_diff']:+.1f} "
+            f"| {row['recipe']} | {row['n']} | {100 * row['mean_diff']:+.1f} | {ci} "
             f"| {row['wins']}/{row['ties']}/{row['losses']} | {p} |"
         )
     return out

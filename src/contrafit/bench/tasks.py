@@ -64,6 +64,10 @@ class TaskSource:
     dev: Path | None = None  # optional; else dev is drawn from the train texts a cell left over
     fraction: float | None = None  # stratified share of train (and dev) instead of K per class
     dev_fraction: float | None = None  # stratified share of the dev pool (default: fraction)
+    # K per class more from the dev pool, beside the dev split: never seen by training, they
+    # score the final model (the report's dev table), so a recipe search can rank on hundreds of
+    # texts while training selects its epochs on a few-shot dev split
+    holdout_per_class: int | None = None
     unlabeled: Path | None = None
 
     @property
@@ -86,6 +90,11 @@ class TaskSource:
                 value = getattr(self, key)
                 if value is not None and not 0.0 < value <= 1.0:
                     found.append(f"task {self.name!r}: {key} must be in (0, 1], got {value}")
+            if self.holdout_per_class is not None and self.holdout_per_class < 1:
+                found.append(
+                    f"task {self.name!r}: holdout_per_class must be a positive whole number, "
+                    f"got {self.holdout_per_class}"
+                )
         else:
             if not (self.root / self.name).is_dir():
                 known = sorted(p.name for p in self.root.iterdir() if p.is_dir())
@@ -112,6 +121,7 @@ class TaskSource:
         def read(path: Path) -> TextDataset:
             return load_dataset(path, allow_empty_text=True)
 
+        holdout = None
         if not self.sampled:
             train, dev, test = (read(p) for p in self.lmbff_files(shots, seed))
         else:
@@ -123,14 +133,18 @@ class TaskSource:
             else:  # dev comes from the train rows this cell did not take
                 left = sorted(set(range(len(full))) - set(taken))
                 dev_pool = full.subset(left)
-            dev = dev_pool.subset(self._draw(dev_pool, shots, seed + 1, self.dev_fraction))
+            dev_taken = self._draw(dev_pool, shots, seed + 1, self.dev_fraction)
+            dev = dev_pool.subset(dev_taken)
+            if self.holdout_per_class is not None:  # from the dev pool rows dev did not take
+                rest = dev_pool.subset(sorted(set(range(len(dev_pool))) - set(dev_taken)))
+                holdout = rest.subset(k_per_class_indices(rest, self.holdout_per_class, seed + 2))
         unlabeled, dropped = None, 0
         if self.unlabeled is not None:
             unlabeled, dropped = _without(
                 load_dataset(self.unlabeled, require_labels=False, allow_empty_text=True),
-                [dev, test],
+                [dev, test, holdout],
             )
-        return Splits(train, dev, test, unlabeled, dropped)
+        return Splits(train, dev, test, unlabeled, dropped, dev_holdout=holdout)
 
     def _draw(
         self, data: TextDataset, shots: int | None, seed: int, fraction: float | None = None

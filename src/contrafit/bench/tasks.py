@@ -128,15 +128,12 @@ class TaskSource:
             full, test = read(self.train), read(self.test)
             taken = self._draw(full, shots, seed)
             train = full.subset(taken)
-            if self.dev is not None:
-                dev_pool = read(self.dev)
-            else:  # dev comes from the train rows this cell did not take
-                left = sorted(set(range(len(full))) - set(taken))
-                dev_pool = full.subset(left)
+            # without a dev file, dev comes from the train rows this cell did not take
+            dev_pool = read(self.dev) if self.dev is not None else _left_over(full, taken)
             dev_taken = self._draw(dev_pool, shots, seed + 1, self.dev_fraction)
             dev = dev_pool.subset(dev_taken)
             if self.holdout_per_class is not None:  # from the dev pool rows dev did not take
-                rest = dev_pool.subset(sorted(set(range(len(dev_pool))) - set(dev_taken)))
+                rest = _left_over(dev_pool, dev_taken)
                 holdout = rest.subset(k_per_class_indices(rest, self.holdout_per_class, seed + 2))
         unlabeled, dropped = None, 0
         if self.unlabeled is not None:
@@ -153,6 +150,11 @@ class TaskSource:
         if fraction is not None:
             return stratified_indices(data, fraction, seed)
         return k_per_class_indices(data, shots, seed)
+
+
+def _left_over(data: TextDataset, taken: list[int]) -> TextDataset:
+    """The rows of ``data`` not in ``taken``, in file order."""
+    return data.subset(sorted(set(range(len(data))) - set(taken)))
 
 
 def _key(text: str) -> str:

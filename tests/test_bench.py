@@ -475,6 +475,21 @@ def test_dev_table_compares_each_recipe_with_the_default_on_dev():
     by_f1 = [{**c, "dev_macro_f1": 1.0 - c["dev_accuracy"]} for c in cells]
     table = "\n".join(dev_markdown(by_f1, "macro_f1"))
     assert "## Dev macro-F1 (%)" in table and "| new | 4 | +0.0 | -22.5 to +22.5 | 1/1/2 |" in table
+    # a search's incumbent may be another recipe than `default` (the grid's dev_baseline)
+    table = "\n".join(dev_markdown(cells, baseline="new"))
+    assert "Paired against `new`" in table
+    assert "| default | 4 | +0.0 | -22.5 to +22.5 | 1/1/2 |" in table
+
+
+def test_dev_baseline_is_read_from_the_grid_and_must_be_a_name():
+    from contrafit.bench.config import build_grid
+
+    base = {"data_root": "data", "tasks": ["a"]}
+    grid = build_grid({**base, "recipes": ["default", "new"], "dev_baseline": "new"})
+    assert grid.dev_baseline == "new"
+    assert build_grid(base).dev_baseline == "default"
+    with pytest.raises(ConfigError, match="dev_baseline must be a recipe name"):
+        build_grid({**base, "dev_baseline": ["new"]})
 
 
 def test_a_negative_phase_cache_size_is_a_clear_error(tmp_path, capsys):

@@ -20,6 +20,8 @@
     dev_holdout: null                         # e.g. 0.5: that share of each dev split is only
                                               # scored, never used for epoch selection
     dev_metric: accuracy                      # or macro_f1: what the report's dev table scores
+    dev_baseline: default                     # the recipe the dev table's paired rows compare
+                                              # against (a search's incumbent)
 
 ``tasks`` may also be a plain list of LM-BFF task names. Relative paths are read from the current
 folder (run from the repository root). Flags given on the command line replace the file's values.
@@ -49,6 +51,7 @@ GRID_KEYS = {
     "set",
     "dev_holdout",
     "dev_metric",
+    "dev_baseline",
 }
 
 
@@ -74,6 +77,8 @@ class Grid:
     dev_holdout: float | None = None
     # what the report's dev table (the one a recipe search ranks by) scores
     dev_metric: str = "accuracy"
+    # the recipe every other one is paired against in that table
+    dev_baseline: str = "default"
 
     def recipe_and_overrides(self, name: str) -> tuple[str, list[str]]:
         """The recipe a grid name runs and its overrides (the grid's, then the variant's)."""
@@ -151,7 +156,18 @@ def build_grid(plain: dict[str, Any], where: str = "grid") -> Grid:
         overrides=listed("set", str, []),
         dev_holdout=dev_holdout,
         dev_metric=_dev_metric(plain.get("dev_metric"), where),
+        dev_baseline=_dev_baseline(plain.get("dev_baseline"), where),
     )
+
+
+def _dev_baseline(value: Any, where: str) -> str:
+    # not checked against the recipes: a subset command (--recipes) may leave it out, and then the
+    # report has no paired rows, as a grid without `default` has none
+    if value is None:
+        return "default"
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: dev_baseline must be a recipe name, got {value!r}")
+    return value
 
 
 def _dev_metric(value: Any, where: str) -> str:

@@ -232,7 +232,7 @@ def write_report(
         )
     figures = draw_all(results, out, Path(cells_dir) if cells_dir else out / "cells")
     extra = (
-        dev_markdown(results, grid.dev_metric)
+        dev_markdown(results, grid.dev_metric, grid.dev_baseline)
         + comparisons_markdown(paired)
         + inference_markdown(results)
         + inference_markdown(results, "dev_accuracy_by_inference", "dev")
@@ -282,11 +282,13 @@ def _dev_score(r: dict[str, Any], metric: str) -> float | None:
 DEV_METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
 
 
-def dev_markdown(results: list[dict[str, Any]], metric: str = "accuracy") -> list[str]:
+def dev_markdown(
+    results: list[dict[str, Any]], metric: str = "accuracy", baseline: str = "default"
+) -> list[str]:
     """Mean dev ``metric`` of the final models per recipe: the only numbers a recipe search may
     use. With the grid's dev_holdout (or a task's holdout_per_class) it is measured on dev texts no
-    training run selected on; a grid with the shipped ``default`` also gets each recipe's paired
-    dev comparison against it."""
+    training run selected on; a grid with the ``baseline`` recipe (the shipped ``default`` unless
+    the grid names its incumbent) also gets each recipe's paired dev comparison against it."""
     key = f"dev_{metric}"
     scored = [
         {**r, key: score}
@@ -316,24 +318,24 @@ def dev_markdown(results: list[dict[str, Any]], metric: str = "accuracy") -> lis
         cells = [f"{100 * m:.1f}" if m is not None else "–" for m in means]
         mean = f"{100 * statistics.fmean(means):.1f}" if None not in means else "–"
         out.append(f"| {rec} | " + " | ".join(cells) + f" | {mean} |")
-    return out + _dev_versus_default(scored, metric)
+    return out + _dev_versus_baseline(scored, metric, baseline)
 
 
-def _dev_versus_default(scored: list[dict[str, Any]], metric: str) -> list[str]:
-    """Each recipe against ``default`` on dev, over cells whose dev ``metric`` is known."""
+def _dev_versus_baseline(scored: list[dict[str, Any]], metric: str, baseline: str) -> list[str]:
+    """Each recipe against ``baseline`` on dev, over cells whose dev ``metric`` is known."""
     from contrafit.bench.compare import paired
 
     recipes = list(dict.fromkeys(r["recipe"] for r in scored))
-    if "default" not in recipes:
+    if baseline not in recipes:
         return []
-    rows = [paired(scored, rec, "default", metric=f"dev_{metric}") for rec in recipes]
+    rows = [paired(scored, rec, baseline, metric=f"dev_{metric}") for rec in recipes]
     name = DEV_METRIC_NAMES[metric]
-    out = ["", f"Paired against `default` on dev {name} (same task and seed):", ""]
+    out = ["", f"Paired against `{baseline}` on dev {name} (same task and seed):", ""]
     out += [
         "| recipe | n | mean dev diff (pts) | 95 % CI (pts) | W/T/L | t-test p |",
         "|---|---|---|---|---|---|",
     ]
-    for row in (r for r in rows if r is not None and r["recipe"] != "default"):
+    for row in (r for r in rows if r is not None and r["recipe"] != baseline):
         p = "–" if row["t_p"] is None else f"{row['t_p']:.3g}"
         ci = (
             "–"

@@ -364,7 +364,7 @@ def time_ratios(runs: list[dict]) -> list[str]:
             statistics.median(peer[i]["wall_seconds"] for i in repeats)
         )
         lines.append(
-            f"Time ratio {who} / SetFit: wall {median_wall:.2f} (ratio of the medians over "
+            f"Time ratio {who} / SetFit: wall {median_wall:.3f} (ratio of the medians over "
             f"{len(repeats)} repeats; per repeat {', '.join(f'{x:.2f}' for x in wall)}), "
             f"train + predict per repeat {', '.join(f'{x:.2f}' for x in busy)}"
         )
@@ -384,6 +384,8 @@ def main() -> None:
     parser.add_argument("--setfit-max-k", type=int, default=1024, help="largest K run for SetFit")
     parser.add_argument("--repeats", type=int, default=1, help="end-to-end runs of each")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
 
     from contrafit.io import atomic_write_json, atomic_write_text
     from contrafit.modeling.encoder import resolve_model_path

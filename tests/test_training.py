@@ -99,6 +99,32 @@ def test_frozen_encoder_is_not_updated(tiny_model_dir, toy_files):
         torch.testing.assert_close(after[k].cpu(), v)
 
 
+def test_weight_interpolation_moves_the_encoder_between_pretrained_and_trained(
+    tiny_model_dir, toy_files
+):
+    over = ["phases.*.epochs=2"]
+    trained = _fit(tiny_model_dir, toy_files, overrides=over).model_.encoder.state_dict()
+    records = []
+    half = _fit(
+        tiny_model_dir,
+        toy_files,
+        overrides=[*over, "recipe.weight_interpolation=0.5"],
+        log=records.append,
+    ).model_.encoder.state_dict()
+    zero = _fit(tiny_model_dir, toy_files, overrides=[*over, "recipe.weight_interpolation=0"])
+    pretrained = load_encoder(tiny_model_dir)[0].state_dict()
+    moved = 0
+    for k, v in pretrained.items():
+        torch.testing.assert_close(zero.model_.encoder.state_dict()[k].cpu(), v)
+        if v.is_floating_point():
+            torch.testing.assert_close(half[k].cpu(), (trained[k].cpu() + v) / 2)
+            moved += not torch.equal(trained[k].cpu(), v)
+    assert moved > 10  # training did change the weights, so the checks above compare something
+    assert {"weight_interpolation": 0.5} in records
+    with pytest.raises(ContrafitError, match="weight_interpolation must be in"):
+        ContrafitClassifier(tiny_model_dir, "ce", overrides=["recipe.weight_interpolation=1.5"])
+
+
 def test_predict_before_fit_is_a_clear_error():
     with pytest.raises(ContrafitError, match="not trained yet"):
         ContrafitClassifier("default", "ce").predict(["x"])

@@ -145,10 +145,22 @@ class RecipeConfig:
     description: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
     phases: list[PhaseConfig] = field(default_factory=list)
+    weight_interpolation: float = field(
+        default=1.0,
+        metadata={
+            "help": "WiSE-FT (Wortsman et al. 2022): after the last phase the encoder's weights "
+            "become a·trained + (1-a)·pre-trained; 1 keeps the trained weights"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.phases:
             raise ConfigError(f"recipe '{self.name}': needs at least one phase")
+        if not 0.0 <= self.weight_interpolation <= 1.0:
+            raise ConfigError(
+                f"recipe '{self.name}': weight_interpolation must be in [0, 1], got "
+                f"{self.weight_interpolation}"
+            )
         names = [p.name for p in self.phases]
         if len(set(names)) != len(names):
             raise ConfigError(f"recipe '{self.name}': phase names must be unique, got {names}")

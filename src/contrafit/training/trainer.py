@@ -86,6 +86,9 @@ def train(
 
     rt = make_runtime(config, log, progress)
     encoder, tokenizer = load_encoder(config.recipe.model.name_or_path)
+    alpha = config.recipe.weight_interpolation
+    # a copy, not the live tensors: training updates those in place
+    pretrained = None if alpha == 1.0 else {k: v.clone() for k, v in encoder.state_dict().items()}
     seed_everything(config.seed)  # the head's initialisation depends on the seed only
     model = TextClassifier(encoder, config.recipe.model, len(label_map)).to(rt.device)
 
@@ -195,7 +198,24 @@ def train(
             for target in targets:
                 if target is checkpoint or not target.path.exists():
                     save_between_phases(target, model, results, proxies, i + 1)
+    if pretrained is not None:
+        interpolate_weights(model.encoder, pretrained, alpha)
+        rt.log({"weight_interpolation": alpha})
     return Trained(model, tokenizer, label_map, results, build_bank(model, labeled, rt, proxies))
+
+
+@torch.no_grad()
+def interpolate_weights(
+    encoder: torch.nn.Module, pretrained: dict[str, torch.Tensor], alpha: float
+) -> None:
+    """WiSE-FT: every floating-point weight becomes alpha·trained + (1 - alpha)·pre-trained, in
+    place (integer buffers such as position ids are left alone). After the phases, so the phase
+    cache keeps the trained weights and any alpha can start from them."""
+    seen: set[int] = set()  # a tied weight is listed under each of its names: move it once
+    for name, tensor in encoder.state_dict().items():
+        if tensor.is_floating_point() and tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            tensor.lerp_(pretrained[name].to(tensor.device, tensor.dtype), 1.0 - alpha)
 
 
 def save_between_phases(

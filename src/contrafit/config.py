@@ -227,8 +227,9 @@ class RunConfig:
         default="auto",
         metadata={"help": "attention kernel; auto = eager to train on a CPU, sdpa otherwise"},
     )
-    # packed masks make a CPU training step 1.20x faster, but are not the default: round 4 of
-    # benchmarks/default-search-holdout.yaml, their accuracy check, failed its rule
+    # packed masks make a CPU training step 1.20x faster, but are not the default: their accuracy
+    # checks (round 4 of benchmarks/default-search-holdout.yaml, then benchmarks/packed-dropout.yaml
+    # with 60 paired cells: -0.47 points, 95 % CI -1.03 to +0.09) failed their rules
     dropout: Literal["torch", "packed"] = field(
         default="torch",
         metadata={

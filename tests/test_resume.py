@@ -24,19 +24,22 @@ def _kill_at(phase: str, step: int):
 
 
 @pytest.mark.parametrize(
-    "recipe, phase, step",
+    "recipe, phase, step, extra",
     [
-        ("ce", "finetune", 8),  # mid-phase, mid-epoch, after a dev evaluation chose a best epoch
-        ("cmlm-ce", "cmlm", 5),  # inside a post-training phase with its own masking generator
-        ("cmlm-ce", "finetune", 4),  # in the second phase: the first is not run again
-        ("proxy-anchor", "finetune", 7),  # learned proxies and their optimizer state
+        ("ce", "finetune", 8, []),  # mid-phase, mid-epoch, after a dev evaluation chose a best epoch
+        ("cmlm-ce", "cmlm", 5, []),  # inside a post-training phase with its own masking generator
+        ("cmlm-ce", "finetune", 4, []),  # in the second phase: the first is not run again
+        ("proxy-anchor", "finetune", 7, []),  # learned proxies and their optimizer state
+        ("ce", "finetune", 8, ["phases.*.ema_decay=0.7"]),  # the moving average of the weights
     ],
 )
 def test_killed_and_resumed_run_matches_the_uninterrupted_one(
-    recipe, phase, step, tiny_model_dir, toy_files, tmp_path
+    recipe, phase, step, extra, tiny_model_dir, toy_files, tmp_path
 ):
     def classifier():
-        return ContrafitClassifier(tiny_model_dir, recipe, overrides=FAST, progress=False)
+        return ContrafitClassifier(
+            tiny_model_dir, recipe, overrides=[*FAST, *extra], progress=False
+        )
 
     whole = classifier().fit(toy_files["train"], dev=toy_files["dev"])
     expected = whole.predict_proba(toy_files["test"])

@@ -123,6 +123,13 @@ class PhaseConfig:
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "stop after this many epochs without dev improvement"}
     )
+    ema_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "keep an exponential moving average of the trainable weights (this decay a "
+            "step); dev scores, and the phase keeps, the averaged weights"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_name(self.name, "phase name")
@@ -135,6 +142,11 @@ class PhaseConfig:
             raise ConfigError(f"phase '{self.name}': lr must be > 0, got {self.lr}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"phase '{self.name}': warmup_ratio must be in [0, 1)")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(
+                f"phase '{self.name}': ema_decay must be in (0, 1) (e.g. 0.9), or null for no "
+                f"averaging; got {self.ema_decay}"
+            )
         if self.augment != "none" and self.data != "labeled":
             raise ConfigError(f"phase '{self.name}': augment: {self.augment} needs data: labeled")
 

@@ -92,6 +92,7 @@ class Checkpointer:
         optimizer: torch.optim.Optimizer | None,
         loop: LoopState,
         best_state: dict[str, torch.Tensor] | None = None,
+        averaged: dict[str, torch.Tensor] | None = None,
     ) -> None:
         tensors: dict[str, torch.Tensor] = {}
         tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
@@ -101,6 +102,8 @@ class Checkpointer:
                 tensors[f"rng.gen.{name}"] = gen.get_state()
         if best_state is not None:
             tensors.update({f"best.{k}": v for k, v in best_state.items()})
+        if averaged is not None:  # the phase's moving average of its weights (ema_decay)
+            tensors.update({f"averaged.{k}": v for k, v in averaged.items()})
         optim_meta = None
         if optimizer is not None:
             sd = optimizer.state_dict()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from contrafit.inference import run_inference
 from contrafit.modeling.model import TextClassifier
 from contrafit.objectives.base import Objective, Step
 from contrafit.scoring import Bank, probabilities
+from contrafit.training.averaging import WeightAverage
 from contrafit.training.checkpoint import Checkpointer, LoopState, Resume
 from contrafit.training.optim import (
     apply_freeze,
@@ -184,6 +186,9 @@ def run_phase(
         total = min(total, phase.max_steps)
     warmup = int(phase.warmup_ratio * total)
     trainable = [p for g in optimizer.param_groups for p in g["params"]]
+    average = WeightAverage(trainable, phase.ema_decay) if phase.ema_decay is not None else None
+    # dev scores, and the phase keeps, the averaged weights when there are any
+    scored = average.applied if average is not None else contextlib.nullcontext
 
     result = PhaseResult(phase.name, steps=0, seconds=0.0)
     best_key, best_state, stale = None, None, 0
@@ -194,6 +199,8 @@ def run_phase(
         result = PhaseResult(**at.result)
         best_key = tuple(at.best_key) if at.best_key is not None else None
         stale, first_epoch, skip = at.stale, at.epoch, at.steps - at.epoch_start_steps
+        if average is not None:
+            average.load_state_dict(resume.part("averaged"))
     resumed_seconds = result.seconds
     # in a log file (no TTY) a bar redrawn 10 times a second is noise: redraw every 5 s instead
     interval = 0.1 if sys.stderr.isatty() else 5.0
@@ -236,6 +243,8 @@ def run_phase(
                     clip_gradients(trainable, phase.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
+                if average is not None:
+                    average.update()
                 result.steps += 1
                 bar.update(1)
                 bar.set_postfix(
@@ -262,29 +271,39 @@ def run_phase(
                         epoch_start_steps,
                         vars(result),
                     )
-                    checkpoint.save(model, objective, optimizer, at, best_state)
+                    checkpoint.save(
+                        model,
+                        objective,
+                        optimizer,
+                        at,
+                        best_state,
+                        average.state_dict() if average is not None else None,
+                    )
             if select:
                 bank = bank_data if bank_data is not None else train
-                metrics = evaluate_dev(model, dev, rt, bank, infer)
-                result.dev_history.append({"epoch": epoch, **metrics})
-                rt.log({"phase": phase.name, "epoch": epoch, "dev": metrics})
-                # ties on a small dev set are common: the lower dev loss breaks them
-                key = (metrics[rt.eval_metric], -metrics["loss"])
-                if best_key is None or key > best_key:
-                    best_key, stale = key, 0
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    result.best_epoch, result.best_dev = epoch, metrics
-                else:
-                    stale += 1
-                    if (
-                        phase.early_stopping_patience is not None
-                        and stale >= phase.early_stopping_patience
-                    ):
-                        break
+                with scored():
+                    metrics = evaluate_dev(model, dev, rt, bank, infer)
+                    result.dev_history.append({"epoch": epoch, **metrics})
+                    rt.log({"phase": phase.name, "epoch": epoch, "dev": metrics})
+                    # ties on a small dev set are common: the lower dev loss breaks them
+                    key = (metrics[rt.eval_metric], -metrics["loss"])
+                    if best_key is None or key > best_key:
+                        best_key, stale = key, 0
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                        result.best_epoch, result.best_dev = epoch, metrics
+                    else:
+                        stale += 1
+                        if (
+                            phase.early_stopping_patience is not None
+                            and stale >= phase.early_stopping_patience
+                        ):
+                            break  # leaving the block puts the trained weights back
             if result.steps >= total:
                 break
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
+    elif average is not None:
+        average.copy_to_model()
     result.seconds = resumed_seconds + time.perf_counter() - start
     return result

@@ -52,10 +52,20 @@ def _weights_stamp(model_path: str) -> list[Any]:
     ]
 
 
+# phase settings added after the cache's entries were first written: left out of the key while
+# they hold their default (the behaviour before they existed), so those entries stay valid
+_ADDED_LATER = {"ema_decay": None}
+
+
+def _phase_for_key(phase: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in phase.items() if k not in _ADDED_LATER or v != _ADDED_LATER[k]}
+
+
 def phase_keys(config: RunConfig, model_path: str, data: str) -> list[str]:
     """The cache key of the model after each phase of ``config``'s recipe."""
     plain = config.to_dict()
     recipe = plain.pop("recipe")
+    recipe["phases"] = [_phase_for_key(p) for p in recipe["phases"]]
     base = {
         "contrafit": contrafit.__version__,
         "run": plain,  # seed, device, precision, dev metric, inference (kNN dev selection)

@@ -26,7 +26,12 @@ def _kill_at(phase: str, step: int):
 @pytest.mark.parametrize(
     "recipe, phase, step, extra",
     [
-        ("ce", "finetune", 8, []),  # mid-phase, mid-epoch, after a dev evaluation chose a best epoch
+        (
+            "ce",
+            "finetune",
+            8,
+            [],
+        ),  # mid-phase, mid-epoch, after a dev evaluation chose a best epoch
         ("cmlm-ce", "cmlm", 5, []),  # inside a post-training phase with its own masking generator
         ("cmlm-ce", "finetune", 4, []),  # in the second phase: the first is not run again
         ("proxy-anchor", "finetune", 7, []),  # learned proxies and their optimizer state

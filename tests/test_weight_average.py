@@ -33,7 +33,9 @@ def test_the_average_follows_the_ema_formula_and_swaps_in_and_out():
             torch.testing.assert_close(p.detach(), e)
     for p, v in zip(params, live, strict=True):
         assert torch.equal(p.detach(), v)  # the trained weights are back after the block
-    assert not all(torch.equal(e, v) for e, v in zip(expected, live, strict=True))  # the two really differ
+    assert not all(
+        torch.equal(e, v) for e, v in zip(expected, live, strict=True)
+    )  # the two really differ
     average.copy_to_model()
     for p, e in zip(params, expected, strict=True):
         torch.testing.assert_close(p.detach(), e)
@@ -45,15 +47,11 @@ def _fit(tiny_model_dir, toy_files, overrides=(), log=None):
     return clf.fit(toy_files["train"], dev=toy_files["dev"], log=log)
 
 
-def test_averaging_changes_what_is_scored_and_kept_not_how_training_goes(
-    tiny_model_dir, toy_files
-):
+def test_averaging_changes_what_is_scored_and_kept_not_how_training_goes(tiny_model_dir, toy_files):
     plain_log, slow_log = [], []
     plain = _fit(tiny_model_dir, toy_files, log=plain_log.append)
     # a decay of nearly 1: the average barely leaves the weights the phase started from
-    slow = _fit(
-        tiny_model_dir, toy_files, ["phases.*.ema_decay=0.999999"], log=slow_log.append
-    )
+    slow = _fit(tiny_model_dir, toy_files, ["phases.*.ema_decay=0.999999"], log=slow_log.append)
     losses = [[r["loss"] for r in log if "loss" in r] for log in (plain_log, slow_log)]
     assert losses[0] == losses[1]  # scoring the average on dev leaves the trained weights alone
     assert np.mean(losses[0][-4:]) < 0.75 * np.mean(losses[0][:4])  # and they did train

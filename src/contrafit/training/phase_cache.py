@@ -53,7 +53,9 @@ def _weights_stamp(model_path: str) -> list[Any]:
 
 
 # phase settings added after the cache's entries were first written: left out of the key while
-# they hold their default (the behaviour before they existed), so those entries stay valid
+# they hold their default (the behaviour before they existed), so those entries stay valid. Named
+# one by one, not "every field at its default": a default that later changed would then key the
+# old behaviour and the new one alike
 _ADDED_LATER = {"ema_decay": None}
 
 

@@ -130,3 +130,30 @@ def test_a_cache_hit_marks_the_entry_as_used(tiny_model_dir, toy_files, tmp_path
     _fit(tiny_model_dir, "dae-cl-ft", toy_files, cache)  # starts after the shared DAE phase
     assert entry.stat().st_mtime > 1e9
     assert PhaseCache(cache).latest([entry.name, "next"]) is not None
+
+
+def test_settings_added_later_leave_old_keys_alone_until_they_are_set(monkeypatch):
+    """Settings added after entries were cached (``_ADDED_LATER``) stay out of the key at their
+    default, so entries cached before they existed are still found; set, they change the key of
+    their phase (and of the phases after it) only."""
+    from contrafit.classifier import build_run_config
+    from contrafit.training.phase_cache import _ADDED_LATER, phase_keys
+
+    plain = build_run_config("scl-self-train", "default")
+    phases = plain.to_dict()["recipe"]["phases"]
+    assert all(phases[-1][name] == default for name, default in _ADDED_LATER.items())
+    keys = phase_keys(plain, "default", "data")
+    # keyed like any other setting, the new ones would miss every entry cached before them
+    from contrafit.training import phase_cache
+
+    monkeypatch.setattr(phase_cache, "_ADDED_LATER", {"ema_decay": None})
+    assert phase_keys(plain, "default", "data")[1] != keys[1]
+    monkeypatch.undo()
+    for override in (
+        "phases.self_train.pseudo_pick=confident",
+        "phases.self_train.pseudo_teacher=inference",
+    ):
+        changed = phase_keys(
+            build_run_config("scl-self-train", overrides=[override]), "default", "data"
+        )
+        assert changed[0] == keys[0] and changed[1] != keys[1]

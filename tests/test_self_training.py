@@ -1,5 +1,6 @@
 """Self-training (``data: pseudo``): which unlabeled texts are chosen, and that a run uses them."""
 
+import pytest
 import torch
 from conftest import TINY, toy_rows
 
@@ -8,7 +9,12 @@ from contrafit.data.batching import encode
 from contrafit.data.loading import TextDataset
 from contrafit.inference import run_inference
 from contrafit.modeling import load_encoder
-from contrafit.training.pseudo import most_confident, sample_texts, with_pseudo_labels
+from contrafit.training.pseudo import (
+    confident_first,
+    most_confident,
+    sample_texts,
+    with_pseudo_labels,
+)
 
 
 def _fitted(tiny_model_dir, toy_files):
@@ -23,7 +29,7 @@ def test_most_confident_takes_the_top_of_each_predicted_class(tiny_model_dir, to
     pool = encode(TextDataset(texts), tokenizer, 32)
     model = clf.model_
     logits, _ = run_inference(model, pool, 16, torch.device("cpu"), None)
-    rows, labels = most_confident(logits, 5)
+    rows, labels = most_confident(logits.softmax(-1), 5)
     confidence, predicted = logits.softmax(-1).max(-1)
     assert len(rows) == len(set(rows)) == 10 and labels == predicted[rows].tolist()
     for c in (0, 1):
@@ -31,6 +37,50 @@ def test_most_confident_takes_the_top_of_each_predicted_class(tiny_model_dir, to
         others = [i for i in range(len(texts)) if predicted[i] == c and i not in chosen]
         assert len(chosen) == 5
         assert min(confidence[chosen]) >= max(confidence[others])
+
+
+def test_confident_first_keeps_the_quota_but_only_among_the_surest_rows():
+    # 3 classes, quota 1: only the 2 * 1 * 3 = 6 surest rows are candidates
+    probs = torch.tensor(
+        [
+            [0.98, 0.01, 0.01],  # 0: class 0, surest
+            [0.97, 0.02, 0.01],  # 1: class 0, over its quota
+            [0.01, 0.96, 0.03],  # 2: class 1
+            [0.02, 0.95, 0.03],  # 3: class 1, over its quota
+            [0.90, 0.05, 0.05],  # 4: class 0, over its quota
+            [0.05, 0.90, 0.05],  # 5: class 1 (tied with row 4: position decides the order)
+            [0.30, 0.30, 0.40],  # 6: class 2, but not among the 6 surest
+        ]
+    )
+    assert confident_first(probs, 1) == ([0, 2], [0, 1])
+    # the per-class pick fills class 2 with its only, unsure, row
+    assert most_confident(probs, 1) == ([0, 2, 6], [0, 1, 2])
+    # a quota that reaches every row takes each class's top rows, as the per-class pick does
+    rows, labels = confident_first(probs, 4)
+    assert sorted(rows) == sorted(most_confident(probs, 4)[0]) and len(rows) == 7
+
+
+@pytest.mark.parametrize("teacher", ["head", "inference"])
+def test_confident_pick_with_either_teacher_self_trains(tiny_model_dir, toy_files, teacher):
+    pool = [r["text"] for r in toy_rows(20, seed=9)]
+    records = []
+    overrides = [
+        *TINY,
+        "phases.*.lr=1e-3",
+        "phases.finetune.epochs=20",
+        "phases.self_train.epochs=2",
+        "phases.self_train.pseudo_per_class=3",
+        "phases.self_train.pseudo_pick=confident",
+        f"phases.self_train.pseudo_teacher={teacher}",
+        "inference.mode=logreg",
+    ]
+    clf = ContrafitClassifier(tiny_model_dir, "scl-self-train", overrides=overrides, progress=False)
+    clf.fit(toy_files["train"], dev=toy_files["dev"], unlabeled=pool, log=records.append)
+    (pseudo,) = [r for r in records if "pseudo_labeled" in r]
+    # 3 per class among the 12 surest of 20 new texts; a toy task the model has learned gives
+    # both classes confident rows
+    assert pseudo["pseudo_labeled"] == 6 and set(pseudo["per_class"].values()) == {3}
+    assert clf.evaluate(toy_files["test"])["accuracy"] >= 0.9
 
 
 def test_pseudo_labeled_rows_follow_the_labeled_ones(tiny_model_dir):

@@ -94,6 +94,21 @@ class PhaseConfig:
     pseudo_pool: int = field(
         default=2000, metadata={"help": "data: pseudo: unlabeled texts scored (a seeded sample)"}
     )
+    pseudo_pick: Literal["per_class", "confident"] = field(
+        default="per_class",
+        metadata={
+            "help": "data: pseudo: per_class, the most confident texts of each predicted class; "
+            "confident, the same quota but only among the 2 x per_class x classes most confident "
+            "texts overall, so a class the model is rarely sure of gets few"
+        },
+    )
+    pseudo_teacher: Literal["head", "inference"] = field(
+        default="head",
+        metadata={
+            "help": "data: pseudo: what labels the pool: the head's softmax, or the run's "
+            "inference mode (e.g. logreg, fitted on the labeled texts' embeddings)"
+        },
+    )
     augment: Literal["none", "imbalance", "extra"] = field(
         default="none",
         metadata={

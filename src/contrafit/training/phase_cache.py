@@ -56,7 +56,7 @@ def _weights_stamp(model_path: str) -> list[Any]:
 # they hold their default (the behaviour before they existed), so those entries stay valid. Named
 # one by one, not "every field at its default": a default that later changed would then key the
 # old behaviour and the new one alike
-_ADDED_LATER = {"ema_decay": None}
+_ADDED_LATER = {"ema_decay": None, "pseudo_pick": "per_class", "pseudo_teacher": "head"}
 
 
 def _phase_for_key(phase: dict[str, Any]) -> dict[str, Any]:

@@ -22,18 +22,41 @@ def sample_texts(texts: list[str], size: int, seed: int) -> list[str]:
     return [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), size))]
 
 
-def most_confident(logits: torch.Tensor, per_class: int) -> tuple[list[int], list[int]]:
-    """Rows of the pool that ``logits`` (n, classes) score, and their predicted classes: for each
+def most_confident(probs: torch.Tensor, per_class: int) -> tuple[list[int], list[int]]:
+    """Rows of the pool that ``probs`` (n, classes) score, and their predicted classes: for each
     class the ``per_class`` rows predicted as it with the highest probability (fewer when fewer
     are predicted as it)."""
-    confidence, predicted = logits.softmax(-1).max(-1)
+    confidence, predicted = probs.max(-1)
     rows: list[int] = []
-    for c in range(logits.shape[1]):
+    for c in range(probs.shape[1]):
         members = (predicted == c).nonzero().flatten()
         # ties broken by position: the choice is a pure function of the model and the pool
         order = torch.argsort(confidence[members], descending=True, stable=True)
         rows += members[order[:per_class]].tolist()
     return rows, predicted[rows].tolist()
+
+
+def confident_first(probs: torch.Tensor, per_class: int) -> tuple[list[int], list[int]]:
+    """Like :func:`most_confident`, but only among the 2 · per_class · classes rows the model is
+    most sure of overall: a class the model rarely predicts with confidence gets few rows or none.
+
+    Why: an equal number per class fills a rare class with the model's worst guesses. On 18
+    splits of benchmarks/powered-fresh.yaml's design outside its rounds (seeds 61-66), 48 per class
+    from 2,000 trec texts were 82 % right, and the class ABBR (1.6 % of the pool) 0-2 %; the same
+    quota among the pool's most confident 2 · 48 · 6 was 96-98 % right."""
+    confidence, predicted = probs.max(-1)
+    top = torch.argsort(confidence, descending=True, stable=True)[: 2 * per_class * probs.shape[1]]
+    taken = [0] * probs.shape[1]
+    rows: list[int] = []
+    for i in top.tolist():
+        c = int(predicted[i])
+        if taken[c] < per_class:
+            taken[c] += 1
+            rows.append(i)
+    return rows, predicted[rows].tolist()
+
+
+PICKS = {"per_class": most_confident, "confident": confident_first}
 
 
 def with_pseudo_labels(

@@ -21,11 +21,11 @@ from contrafit.modeling.encoder import load_encoder, resolve_model_path
 from contrafit.modeling.model import TextClassifier
 from contrafit.objectives.base import TaskInfo
 from contrafit.objectives.registry import build_objective
-from contrafit.scoring import Bank
+from contrafit.scoring import Bank, probabilities
 from contrafit.training.checkpoint import Checkpointer, LoopState
 from contrafit.training.loop import PhaseResult, Runtime, build_bank, inference_of, run_phase
 from contrafit.training.phase_cache import PhaseCache, data_digest, phase_keys
-from contrafit.training.pseudo import most_confident, sample_texts, with_pseudo_labels
+from contrafit.training.pseudo import PICKS, sample_texts, with_pseudo_labels
 from contrafit.training.runtime import resolve_device, resolve_precision, seed_everything
 
 logger = logging.getLogger("contrafit")
@@ -265,8 +265,13 @@ def self_training_data(
         rows = checkpoint.carry[f"{key}.rows"].tolist()
         labels = checkpoint.carry[f"{key}.labels"].tolist()
     else:
-        logits, _ = inference_of(rt)(model, scored)
-        rows, labels = most_confident(logits, phase.pseudo_per_class)
+        logits, embeddings = inference_of(rt)(model, scored)
+        if phase.pseudo_teacher == "inference":  # the run's inference mode, fitted on the labels
+            bank = build_bank(model, labeled, rt)
+            probs = probabilities(logits, embeddings, config.inference, bank)
+        else:
+            probs = logits.softmax(-1)
+        rows, labels = PICKS[phase.pseudo_pick](probs, phase.pseudo_per_class)
     if checkpoint is not None:
         checkpoint.carry[f"{key}.rows"] = torch.tensor(rows, dtype=torch.long)
         checkpoint.carry[f"{key}.labels"] = torch.tensor(labels, dtype=torch.long)

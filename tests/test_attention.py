@@ -77,3 +77,28 @@ def test_training_runs_eager_and_prediction_sdpa(tiny_model_dir, toy_files, monk
 def test_an_unknown_kernel_is_a_clear_config_error(tiny_model_dir):
     with pytest.raises(ConfigError, match="attention"):
         ContrafitClassifier(model=tiny_model_dir, overrides=["attention=flash"])
+
+
+def test_a_model_that_cannot_switch_keeps_its_own_kernel_under_auto_and_says_so_otherwise():
+    """MPNet (all-mpnet-base-v2) runs its own attention: transformers would log a warning at
+    every switch and keep it, so auto must not ask, and an explicit choice is a clear error."""
+    from transformers import MPNetConfig, MPNetModel
+
+    config = MPNetConfig(
+        vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32,
+    )  # fmt: skip
+    encoder = MPNetModel(config)
+    assert not encoder._can_set_attn_implementation()
+
+    def fail(*_):
+        raise AssertionError("set_attn_implementation was called")
+
+    encoder.set_attn_implementation = fail
+    with attention(encoder, "auto", CPU, training=False):  # auto would pick sdpa to infer
+        assert encoder.config._attn_implementation == "eager"
+    with (
+        pytest.raises(ConfigError, match="MPNetModel runs its own attention"),
+        attention(encoder, "sdpa", CPU, training=False),
+    ):
+        pass

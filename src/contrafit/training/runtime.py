@@ -103,17 +103,12 @@ def attention(
             yield
             return
         # models whose attention does not go through transformers' AttentionInterface (MPNet, as
-        # of transformers 5) cannot switch: asked to, they log a warning and keep their own
+        # of transformers 5) cannot switch (asked to, they log a warning and keep their own):
+        # handled as a switch that fails
         can_switch = getattr(encoder, "_can_set_attn_implementation", lambda: True)
-        if not can_switch():
-            if choice == "auto":
-                yield
-                return
-            raise ConfigError(
-                f"attention {kernel!r} is not available for this model ({type(encoder).__name__} "
-                f"runs its own attention, {before!r}); use attention=auto"
-            )
         try:
+            if not can_switch():
+                raise ValueError(f"{type(encoder).__name__} runs its own attention, {before!r}")
             switch(kernel)
         except (ValueError, ImportError) as e:
             if choice == "auto":

@@ -19,35 +19,32 @@ and picks ``per_class`` texts each way (``contrafit.training.pseudo.PICKS``):
     python benchmarks/pseudo_labels.py --output benchmarks/pseudo-labels          # ~10 min
     python benchmarks/pseudo_labels.py --output benchmarks/pseudo-labels --lane 0 --lanes 2
 
-One JSON file per split, written atomically (a run resumes; lanes share the work); the report is
-rewritten after each split.
+One JSON file per split; runs resume and share work in lanes (``fresh_splits.py``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from contrafit.bench.config import build_grid, read_grid_file
 from contrafit.classifier import ContrafitClassifier
-from contrafit.io import atomic_write_json, atomic_write_text
 from contrafit.training.pseudo import PICKS, sample_texts
 
-GRID = Path(__file__).parent / "powered-fresh.yaml"
-TASKS = ("mr", "cr", "trec")
+sys.path.insert(0, str(Path(__file__).parent))
+import fresh_splits  # noqa: E402
+from fresh_splits import TASKS  # noqa: E402
+
 POOL = 2000
 QUOTAS = (16, 48)
 TEACHERS = {"head": "head", "inference": None}  # None: the model's own inference mode
 
 
 def score_split(task: str, seed: int) -> dict:
-    grid = build_grid(read_grid_file(GRID), str(GRID))
-    splits = next(t for t in grid.tasks if t.name == task).load(16, seed)
+    splits = fresh_splits.load(task, seed)
     clf = ContrafitClassifier(None, "default", seed=seed, progress=False)
     clf.fit(splits.train, dev=splits.dev)
     truth_of = dict(zip(splits.unlabeled.texts, splits.unlabeled.labels, strict=True))
@@ -116,23 +113,8 @@ def report(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--seeds", default="61,62,63,64,65,66")
-    parser.add_argument("--lane", type=int, default=0)
-    parser.add_argument("--lanes", type=int, default=1)
-    args = parser.parse_args()
-    out = Path(args.output)
-    (out / "splits").mkdir(parents=True, exist_ok=True)
-    cells = [(t, int(s)) for s in args.seeds.split(",") for t in TASKS]
-    for i, (task, seed) in enumerate(cells):
-        dst = out / "splits" / f"{task}-{seed}.json"
-        if i % args.lanes != args.lane or dst.exists():
-            continue
-        atomic_write_json(dst, score_split(task, seed))
-        print(task, seed, flush=True)
-        rows = [json.loads(p.read_text()) for p in sorted((out / "splits").glob("*.json"))]
-        atomic_write_text(out / "report.md", report(rows))
+    args = fresh_splits.parser(__doc__.split("\n\n")[0]).parse_args()
+    fresh_splits.run(args, score_split, report)
 
 
 if __name__ == "__main__":

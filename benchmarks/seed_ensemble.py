@@ -10,31 +10,27 @@ noise causes (what an ensemble removes) from the spread between splits (what it 
     python benchmarks/seed_ensemble.py --output benchmarks/seed-ensemble           # ~20 min
     python benchmarks/seed_ensemble.py --output benchmarks/seed-ensemble --lane 0 --lanes 2
 
-One folder per run, one JSON file per split, written atomically: an interrupted run resumes, and
-lanes (processes sharing the work) may run side by side. The report is rewritten after each split.
+One JSON file per split; runs resume and share work in lanes (``fresh_splits.py``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from contrafit.bench.config import build_grid, read_grid_file
 from contrafit.classifier import ContrafitClassifier
-from contrafit.io import atomic_write_json, atomic_write_text
 
-GRID = Path(__file__).parent / "powered-fresh.yaml"
-TASKS = ("mr", "cr", "trec")
+sys.path.insert(0, str(Path(__file__).parent))
+import fresh_splits  # noqa: E402
+from fresh_splits import TASKS  # noqa: E402
 
 
 def run_split(task: str, seed: int, members: int) -> dict:
-    grid = build_grid(read_grid_file(GRID), str(GRID))
-    splits = next(t for t in grid.tasks if t.name == task).load(16, seed)
+    splits = fresh_splits.load(task, seed)
     scored = splits.dev_holdout
     probs, single, seconds = [], [], []
     for m in range(members):
@@ -91,25 +87,14 @@ def report(rows: list[dict], members: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--seeds", default="61,62,63,64,65,66")
+    parser = fresh_splits.parser(__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=3)
-    parser.add_argument("--lane", type=int, default=0)
-    parser.add_argument("--lanes", type=int, default=1)
     args = parser.parse_args()
-    out = Path(args.output)
-    (out / "splits").mkdir(parents=True, exist_ok=True)
-    cells = [(t, int(s)) for s in args.seeds.split(",") for t in TASKS]
-    for i, (task, seed) in enumerate(cells):
-        dst = out / "splits" / f"{task}-{seed}.json"
-        if i % args.lanes != args.lane or dst.exists():
-            continue
-        row = run_split(task, seed, args.members)
-        atomic_write_json(dst, row)
-        print(task, seed, row["single"], row["ensemble"], flush=True)
-        rows = [json.loads(p.read_text()) for p in sorted((out / "splits").glob("*.json"))]
-        atomic_write_text(out / "report.md", report(rows, args.members))
+    fresh_splits.run(
+        args,
+        lambda task, seed: run_split(task, seed, args.members),
+        lambda rows: report(rows, args.members),
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from torch import nn
 from transformers.models.bert.modeling_bert import eager_attention_forward
 
 from contrafit.modeling.dropout import (
+    ATTENTION_KERNEL,
     PackedDropout,
     eager_attention_packed_dropout,
     keep_mask,
@@ -112,6 +113,23 @@ def test_the_encoder_trains_with_packed_masks_and_gets_them_back_after(tiny_mode
     with torch.no_grad():
         plain = encoder(**batch).last_hidden_state
     assert not torch.equal(first, plain)
+
+
+def test_the_packed_kernel_masks_padding(tiny_model_dir):
+    # transformers builds no mask for a kernel it has no mask function for: padded tokens would
+    # then be attended to, and a text's vectors would depend on the batch it is padded in
+    encoder, tokenizer = load_encoder(tiny_model_dir)
+    encoder.eval()  # dropout off, so only the mask can make a difference
+    texts = ["a short text", "a longer text with padding in it"]
+    padded = tokenizer(texts, padding=True, return_tensors="pt")
+    alone = tokenizer(texts[:1], return_tensors="pt")
+    n = int(alone["attention_mask"].sum())
+    assert n < padded["input_ids"].shape[1]  # the short text is padded in the batch
+    with torch.no_grad(), attention(encoder, "auto", CPU, training=True, dropout="packed"):
+        assert encoder.config._attn_implementation == ATTENTION_KERNEL
+        in_batch = encoder(**padded).last_hidden_state[0, :n]
+        by_itself = encoder(**alone).last_hidden_state[0]
+    torch.testing.assert_close(in_batch, by_itself, atol=1e-5, rtol=1e-4)
 
 
 def test_swap_restores_modules_even_when_the_block_fails():

@@ -103,6 +103,13 @@ def register_attention_kernel() -> None:
     from transformers import AttentionInterface
 
     AttentionInterface.register(ATTENTION_KERNEL, eager_attention_packed_dropout)
+    try:  # transformers >= 4.53 builds masks per kernel
+        from transformers.masking_utils import AttentionMaskInterface, eager_mask
+    except ImportError:  # older ones build BERT's additive mask themselves
+        return
+    # Why: a kernel with no mask function of its own is taken for one that needs no mask
+    # (``_preprocess_mask_arguments`` returns None), so padded tokens would be attended to.
+    AttentionMaskInterface.register(ATTENTION_KERNEL, eager_mask)
 
 
 @contextlib.contextmanager

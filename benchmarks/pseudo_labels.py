@@ -36,7 +36,7 @@ from contrafit.training.pseudo import PICKS, sample_texts
 
 sys.path.insert(0, str(Path(__file__).parent))
 import fresh_splits  # noqa: E402
-from fresh_splits import TASKS  # noqa: E402
+from fresh_splits import TASKS, TORCH_MASKS  # noqa: E402
 
 POOL = 2000
 QUOTAS = (16, 48)
@@ -45,7 +45,7 @@ TEACHERS = {"head": "head", "inference": None}  # None: the model's own inferenc
 
 def score_split(task: str, seed: int) -> dict:
     splits = fresh_splits.load(task, seed)
-    clf = ContrafitClassifier(None, "default", seed=seed, progress=False)
+    clf = ContrafitClassifier(None, "default", seed=seed, overrides=TORCH_MASKS, progress=False)
     clf.fit(splits.train, dev=splits.dev)
     truth_of = dict(zip(splits.unlabeled.texts, splits.unlabeled.labels, strict=True))
     known = set(splits.train.texts)

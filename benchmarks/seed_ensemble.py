@@ -26,7 +26,7 @@ from contrafit.classifier import ContrafitClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
 import fresh_splits  # noqa: E402
-from fresh_splits import TASKS  # noqa: E402
+from fresh_splits import TASKS, TORCH_MASKS  # noqa: E402
 
 
 def run_split(task: str, seed: int, members: int) -> dict:
@@ -34,7 +34,9 @@ def run_split(task: str, seed: int, members: int) -> dict:
     scored = splits.dev_holdout
     probs, single, seconds = [], [], []
     for m in range(members):
-        clf = ContrafitClassifier(None, "default", seed=seed + 1000 * m, progress=False)
+        clf = ContrafitClassifier(
+            None, "default", seed=seed + 1000 * m, overrides=TORCH_MASKS, progress=False
+        )
         start = time.perf_counter()
         clf.fit(splits.train, dev=splits.dev)
         seconds.append(time.perf_counter() - start)

@@ -1,6 +1,6 @@
 """Speed on this machine, in one run: matmul peak, training throughput and MFU per objective,
 inference throughput, and one LM-BFF 16-shot task end to end for our default recipe and SetFit.
-The default recipe also runs with opt-in packed dropout masks (``dropout=packed``) beside it.
+The default recipe (packed dropout masks) also runs with torch's masks (``dropout=torch``) beside it.
 
     python benchmarks/speed.py --output benchmarks/speed            # ~10 min on 2 cores
     python benchmarks/speed.py --output runs/speed --scaling        # + time vs train size (long)
@@ -180,7 +180,8 @@ def inference_throughput(n_examples: int, seq_len: int, flops_token: float, peak
     }
 
 
-PACKED = ("dropout=packed",)  # opt-in: packed dropout masks (contrafit.modeling.dropout)
+# the default trains with packed dropout masks (contrafit.modeling.dropout); torch's beside them
+TORCH_MASKS = ("dropout=torch",)
 
 
 def _end_to_end(
@@ -410,7 +411,7 @@ def main() -> None:
     train_throughput("ce", 64, args.seq_len, train_flops, r["peak_bf16"])
     r["training"] = [
         train_throughput(rec, args.n_examples, args.seq_len, train_flops, r["peak_bf16"], None, x)
-        for rec, x in [*((rec, ()) for rec in args.recipes.split(",")), ("default", PACKED)]
+        for rec, x in [*((rec, ()) for rec in args.recipes.split(",")), ("default", TORCH_MASKS)]
     ]
     r["seq_len_scaling"] = [
         train_throughput(
@@ -423,7 +424,7 @@ def main() -> None:
         train_throughput(
             "default", args.n_examples, args.seq_len, train_flops, r["peak_bf16"], b, x
         )
-        for x in ((), PACKED)
+        for x in ((), TORCH_MASKS)
         for b in map(int, args.batch_sizes.split(","))
     ]
     r["inference"] = inference_throughput(
@@ -433,7 +434,7 @@ def main() -> None:
     r["end_to_end"] = [
         end_to_end(who, extra=extra) | {"repeat": i}
         for i in range(args.repeats)
-        for who, extra in (("ours", ()), ("ours", PACKED), ("setfit", ()))
+        for who, extra in (("ours", ()), ("ours", TORCH_MASKS), ("setfit", ()))
     ]
     if args.scaling:
         full = "../shared/data/mr/train.jsonl"  # the same task as TASK, K per class drawn from it

@@ -93,3 +93,17 @@ def test_a_recipe_file_may_set_the_inference_it_was_chosen_with(tmp_path):
     path.write_text(body + "inference: logreg\n")
     with pytest.raises(ConfigError, match="'inference' must be a mapping"):
         build_run_config(str(path))
+
+
+def test_a_recipe_may_name_its_dropout_masks_and_the_run_decides_last(tmp_path):
+    assert build_run_config("default").dropout == "packed"  # chosen with them (powered-fresh 14)
+    assert build_run_config("default", overrides=["dropout=torch"]).dropout == "torch"
+    assert build_run_config("ce").dropout == "torch"  # recipes that name none: torch's masks
+    path = tmp_path / "r.yaml"
+    body = "name: r\nphases:\n  - name: a\n    objectives: [cross_entropy]\n"
+    path.write_text(body + "dropout: packed\n")
+    assert build_run_config(str(path)).dropout == "packed"
+    assert load_recipe(str(path)).name == "r"  # the recipe itself has no dropout field
+    path.write_text(body + "dropout: sometimes\n")
+    with pytest.raises(ConfigError, match="dropout"):
+        build_run_config(str(path))

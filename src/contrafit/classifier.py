@@ -28,7 +28,7 @@ from contrafit.scoring import Bank, probabilities
 from contrafit.training import trainer
 from contrafit.training.checkpoint import Checkpointer
 from contrafit.training.phase_cache import PhaseCache
-from contrafit.training.recipes import recipe_plain, split_inference
+from contrafit.training.recipes import recipe_plain, split_run_settings
 from contrafit.training.runtime import resolve_device, resolve_precision
 
 META_FILE = "contrafit.json"
@@ -48,13 +48,13 @@ def build_run_config(
     overrides: Sequence[str] = (),
 ) -> RunConfig:
     """Recipe (name or YAML) + run settings + ``key=value`` overrides -> a validated RunConfig."""
-    recipe_part, inference = split_inference(recipe_plain(recipe), f"recipe {recipe}")
+    recipe_part, settings = split_run_settings(recipe_plain(recipe), f"recipe {recipe}")
     plain: dict[str, Any] = {
         "recipe": recipe_part,
         "seed": seed,
         "device": device,
         "precision": precision,
-        "inference": inference,  # the recipe's own, or {} for --set inference.mode=knn to land in
+        **settings,  # the recipe's own inference and dropout, which overrides still change
     }
     if model is not None:
         plain["recipe"].setdefault("model", {})["name_or_path"] = model

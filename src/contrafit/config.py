@@ -254,9 +254,8 @@ class RunConfig:
         default="auto",
         metadata={"help": "attention kernel; auto = eager to train on a CPU, sdpa otherwise"},
     )
-    # packed masks make a CPU training step 1.20x faster, but are not the default: their accuracy
-    # checks (round 4 of benchmarks/default-search-holdout.yaml, then benchmarks/packed-dropout.yaml
-    # with 60 paired cells: -0.47 points, 95 % CI -1.03 to +0.09) failed their rules
+    # packed masks make a CPU training step 1.16-1.20x faster; the default recipe names them (its
+    # accuracy check: round 14 of benchmarks/powered-fresh.yaml), other recipes keep torch's
     dropout: Literal["torch", "packed"] = field(
         default="torch",
         metadata={

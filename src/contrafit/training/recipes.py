@@ -43,18 +43,26 @@ def recipe_plain(name_or_path: str) -> dict[str, Any]:
     return raw
 
 
-def split_inference(recipe: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the recipe without its ``inference:`` mapping, that mapping). A recipe may name the
-    inference it was chosen with (e.g. ``inference: {mode: logreg}``); it is the run's default
-    inference, and ``--set inference.*`` still overrides it."""
+# run settings a recipe may name: the ones it was chosen with; ``--set`` still overrides them
+RUN_SETTINGS = ("inference", "dropout")
+
+
+def split_run_settings(recipe: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the recipe without its run settings, those settings). A recipe may name the inference it
+    was chosen with (e.g. ``inference: {mode: logreg}``) and its dropout masks (``dropout:
+    packed``); they become the run's defaults, and ``--set inference.*`` / ``--set dropout=``
+    still override them. ``inference`` is always in the result ({} when the recipe names none),
+    so ``--set inference.mode=knn`` has a mapping to land in."""
     recipe = dict(recipe)
-    inference = recipe.pop("inference", None) or {}
+    settings = {key: recipe.pop(key) for key in RUN_SETTINGS if key in recipe}
+    inference = settings.get("inference") or {}
     if not isinstance(inference, dict):
         raise ConfigError(f"{where}: 'inference' must be a mapping, e.g. {{mode: logreg}}")
-    return recipe, dict(inference)
+    settings["inference"] = dict(inference)
+    return recipe, settings
 
 
 def load_recipe(name_or_path: str) -> RecipeConfig:
     where = f"recipe {name_or_path}"
-    recipe, _ = split_inference(recipe_plain(name_or_path), where)
+    recipe, _ = split_run_settings(recipe_plain(name_or_path), where)
     return from_plain(RecipeConfig, recipe, where)

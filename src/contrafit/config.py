@@ -260,7 +260,7 @@ class RunConfig:
         default="torch",
         metadata={
             "help": "dropout masks while training: torch's, or packed (4 per random number; a "
-            "CPU draws torch's on one thread)"
+            "CPU draws torch's on one thread); a recipe may name its own (the default: packed)"
         },
     )
     eval_metric: Literal["accuracy", "macro_f1", "mcc"] = field(

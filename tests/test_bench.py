@@ -1,4 +1,5 @@
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ import contrafit
 from contrafit.bench import TaskSource, build_grid, plan, read_grid_file, summarize
 from contrafit.bench.compare import paired
 from contrafit.cli import main
+from contrafit.data import TextDataset
 from contrafit.errors import ConfigError
 
 
@@ -496,3 +498,23 @@ def test_a_negative_phase_cache_size_is_a_clear_error(tmp_path, capsys):
     argv = ["bench", "--tasks", "a", "--output", str(tmp_path / "out"), "--phase-cache-gb", "-1"]
     assert main(argv) == 2
     assert "--phase-cache-gb must be >= 0" in capsys.readouterr().err
+
+
+def test_setfit_label_texts_peer_trains_on_the_templated_texts_too(tmp_path, monkeypatch):
+    pytest.importorskip("setfit")
+    from contrafit.bench import peers
+
+    seen = {}
+
+    def fake_trainer(train, seed, model, out):
+        seen["texts"] = list(train.texts)
+        raise RuntimeError("stop before training")
+
+    monkeypatch.setattr(peers, "setfit_trainer", fake_trainer)
+    splits = SimpleNamespace(
+        train=TextDataset(["good", "bad"], ["positive", "negative"]), test=None
+    )
+    for name, extra in (("setfit", []), ("setfit-label-texts", ["This sentence is positive"] * 2)):
+        with pytest.raises(RuntimeError, match="stop before training"):
+            peers.PEERS[name][1](splits, 1, None, tmp_path)
+        assert seen["texts"][:2] == ["good", "bad"] and seen["texts"][2:4] == extra

@@ -153,3 +153,26 @@ def test_empty_text_can_be_kept_and_is_logged(tmp_path, caplog):
     data = load_dataset(path, allow_empty_text=True)
     assert data.texts == ["a", ""]
     assert "e.jsonl, line 2: field 'text' is empty; kept" in caplog.text
+
+
+def test_label_texts_add_templated_copies_per_class_and_leave_pairs_alone():
+    from contrafit.data.label_texts import with_label_texts
+
+    data = TextDataset(["good film", "bad film", "fine"], ["pos", "not_pos", "pos"])
+    grown = with_label_texts(data, "This sentence is {}.", copies=2)
+    assert grown.texts[:3] == data.texts and grown.labels[:3] == data.labels
+    assert grown.texts[3:] == ["This sentence is pos."] * 2 + ["This sentence is not pos."] * 2
+    assert grown.labels[3:] == ["pos", "pos", "not_pos", "not_pos"]
+    assert with_label_texts(data, "{}", copies=0) is data
+    pairs = TextDataset(["a", "b"], ["x", "y"], text_pairs=["c", "d"])
+    assert with_label_texts(pairs, "{}", copies=2) is pairs
+
+
+def test_label_texts_config_refuses_a_template_without_one_slot():
+    from contrafit.config import LabelTextsConfig
+    from contrafit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="one '\\{\\}'"):
+        LabelTextsConfig(copies=2, template="This sentence is")
+    with pytest.raises(ConfigError, match="copies must be >= 0"):
+        LabelTextsConfig(copies=-1)

@@ -139,3 +139,16 @@ def test_mlp_head_and_cls_pooling_learn_too(tiny_model_dir, toy_files):
     clf = _fit(tiny_model_dir, toy_files, overrides=["model.head=mlp", "model.pooling=cls"])
     assert isinstance(clf.model_.head[2], torch.nn.GELU)  # the mlp head is really in use
     assert clf.evaluate(toy_files["test"])["accuracy"] >= 0.9
+
+
+def test_label_texts_join_the_training_texts_the_logreg_is_fitted_on(tiny_model_dir, toy_files):
+    over = ["phases.*.max_steps=1"]
+    plain = _fit(tiny_model_dir, toy_files, overrides=over)
+    grown = _fit(tiny_model_dir, toy_files, overrides=[*over, "recipe.label_texts.copies=3"])
+    n = len(load_dataset(toy_files["train"]))
+    assert plain.bank_.train_embeddings.shape[0] == n
+    assert grown.bank_.train_embeddings.shape[0] == n + 3 * 2
+    # the last rows are the templated texts: three identical embeddings per class
+    tail = grown.bank_.train_embeddings[n:]
+    torch.testing.assert_close(tail[0], tail[2])
+    assert not torch.allclose(tail[0], tail[3])

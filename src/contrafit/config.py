@@ -167,6 +167,29 @@ class PhaseConfig:
 
 
 @dataclass
+class LabelTextsConfig:
+    """Label names as extra training texts (contrafit.data.label_texts)."""
+
+    copies: int = field(
+        default=0,
+        metadata={"help": "templated texts per class added to the training texts; 0 adds none"},
+    )
+    template: str = field(
+        default="This sentence is {}.",
+        metadata={"help": "where the label's name goes: '{}' ('_' in a name reads as a space)"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.copies < 0:
+            raise ConfigError(f"label_texts.copies must be >= 0, got {self.copies}")
+        if self.template.count("{}") != 1:
+            raise ConfigError(
+                "label_texts.template must hold one '{}' where the label's name goes, e.g. "
+                f"'This sentence is {{}}.'; got {self.template!r}"
+            )
+
+
+@dataclass
 class RecipeConfig:
     name: str
     description: str = ""
@@ -179,6 +202,7 @@ class RecipeConfig:
             "become a·trained + (1-a)·pre-trained; 1 keeps the trained weights"
         },
     )
+    label_texts: LabelTextsConfig = field(default_factory=LabelTextsConfig)
 
     def __post_init__(self) -> None:
         if not self.phases:
@@ -394,7 +418,9 @@ def _set_path(node: Any, parts: list[str], value: Any, item: str) -> None:
         node[head] = value
         return
     if head not in node:
-        raise ConfigError(f"--set {item!r}: unknown key {head!r}; known keys are {sorted(node)}")
+        # a section the YAML left at its defaults (e.g. recipe.label_texts): the strict
+        # dataclass build that follows still refuses a key no config has
+        node[head] = {}
     _set_path(node[head], rest, value, item)
 
 

@@ -3,7 +3,9 @@
 SetFit (Tunstall et al. 2022) runs with its documented defaults (``TrainingArguments()``: body
 lr 2e-5, batch 16, one epoch of oversampled cosine-similarity pairs, a logistic-regression head),
 changing only what does not touch the result: no checkpoints, no logging integrations, the cell's
-seed. Install it with ``pip install 'contrafit[peers]'``.
+seed. Install it with ``pip install 'contrafit[peers]'``. ``setfit-label-texts`` is the same run
+on the train texts plus SetFit's ``get_templated_dataset`` at its defaults (2 texts per class,
+"This sentence is {}"): SetFit with the label names, beside a recipe that uses them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from contrafit.bench.tasks import Splits
+from contrafit.data.label_texts import with_label_texts
 from contrafit.data.labels import LabelMap
 from contrafit.data.loading import TextDataset
 from contrafit.errors import ConfigError
@@ -51,9 +54,17 @@ def setfit_trainer(train: TextDataset, seed: int, model: str | None, out: Path, 
     return trainer, setfit_model, labels
 
 
-def run_setfit(splits: Splits, seed: int, model: str | None, out: Path) -> dict[str, Any]:
-    test = splits.test
-    trainer, setfit_model, labels = setfit_trainer(splits.train, seed, model, out)
+# get_templated_dataset's defaults (setfit 1.x): template "This sentence is {}", sample_size 2
+SETFIT_LABEL_TEMPLATE, SETFIT_LABEL_COPIES = "This sentence is {}", 2
+
+
+def run_setfit(
+    splits: Splits, seed: int, model: str | None, out: Path, label_texts: bool = False
+) -> dict[str, Any]:
+    test, train = splits.test, splits.train
+    if label_texts:
+        train = with_label_texts(train, SETFIT_LABEL_TEMPLATE, SETFIT_LABEL_COPIES)
+    trainer, setfit_model, labels = setfit_trainer(train, seed, model, out)
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start
@@ -74,8 +85,15 @@ def run_setfit(splits: Splits, seed: int, model: str | None, out: Path) -> dict[
     }
 
 
-PEERS = {"setfit": ("setfit", run_setfit)}
-SINGLE_TEXT_PEERS = {"setfit"}  # peers that cannot take text pairs
+def run_setfit_label_texts(splits: Splits, seed: int, model: str | None, out: Path) -> dict:
+    return run_setfit(splits, seed, model, out, label_texts=True)
+
+
+PEERS = {
+    "setfit": ("setfit", run_setfit),
+    "setfit-label-texts": ("setfit", run_setfit_label_texts),
+}
+SINGLE_TEXT_PEERS = set(PEERS)  # peers that cannot take text pairs
 
 
 def peer_problem(name: str) -> str | None:

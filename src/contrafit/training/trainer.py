@@ -13,6 +13,7 @@ import torch
 from contrafit.config import PhaseConfig, RunConfig
 from contrafit.data.augment import PRESETS, correct_imbalance
 from contrafit.data.batching import Encoded, encode
+from contrafit.data.label_texts import with_label_texts
 from contrafit.data.labels import LabelMap
 from contrafit.data.loading import TextDataset
 from contrafit.distributed import init_from_environment, is_main_process
@@ -76,6 +77,8 @@ def train(
     after the deepest phase another run (or this one) already computed with the same inputs."""
     if train_data.labels is None:
         raise ConfigError(f"{train_data.source}: training data needs a label column")
+    label_texts = config.recipe.label_texts
+    train_data = with_label_texts(train_data, label_texts.template, label_texts.copies)
     label_map = LabelMap.from_labels(train_data.labels, train_data.source)
     train_ids = label_map.encode(train_data.labels, train_data.source)
     dev_ids = None

@@ -166,6 +166,10 @@ def test_label_texts_add_templated_copies_per_class_and_leave_pairs_alone():
     assert with_label_texts(data, "{}", copies=0) is data
     pairs = TextDataset(["a", "b"], ["x", "y"], text_pairs=["c", "d"])
     assert with_label_texts(pairs, "{}", copies=2) is pairs
+    numbered = TextDataset(["good film", "bad film"], ["1", "0"])
+    assert with_label_texts(numbered, "{}", copies=2) is numbered
+    mixed = TextDataset(["good film", "bad film"], ["1", "none"])
+    assert len(with_label_texts(mixed, "{}", copies=2)) == 6
 
 
 def test_label_texts_config_refuses_a_template_without_one_slot():

@@ -78,6 +78,7 @@ def train(
     if train_data.labels is None:
         raise ConfigError(f"{train_data.source}: training data needs a label column")
     label_texts = config.recipe.label_texts
+    n_given = len(train_data)
     train_data = with_label_texts(train_data, label_texts.template, label_texts.copies)
     label_map = LabelMap.from_labels(train_data.labels, train_data.source)
     train_ids = label_map.encode(train_data.labels, train_data.source)
@@ -88,6 +89,8 @@ def train(
         dev_ids = label_map.encode(dev_data.labels, dev_data.source)
 
     rt = make_runtime(config, log, progress)
+    if label_texts.copies:  # 0 added: text pairs, or labels that are only numbers
+        rt.log({"label_texts_added": len(train_data) - n_given})
     encoder, tokenizer = load_encoder(config.recipe.model.name_or_path)
     alpha = config.recipe.weight_interpolation
     # a copy, not the live tensors: training updates those in place

@@ -77,6 +77,13 @@ def test_train_predict_evaluate(toy_files, tiny_model_dir, tmp_path, capsys):
     assert again["accuracy"] == pytest.approx(metrics["eval"]["accuracy"])
 
 
+def test_train_says_how_many_label_texts_joined(toy_files, tiny_model_dir, tmp_path, capsys):
+    args = _train_args(toy_files, tiny_model_dir, tmp_path / "run")
+    args += ["--set", "recipe.label_texts.copies=3", "--set", "phases.*.max_steps=1"]
+    assert main(args) == 0
+    assert "trained on 32 examples (+6 label texts)" in capsys.readouterr().out
+
+
 def test_refuses_to_overwrite_a_finished_run(toy_files, tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "run"
     args = _train_args(toy_files, tiny_model_dir, out) + ["--set", "phases.*.max_steps=1"]

@@ -29,3 +29,12 @@ def test_m_per_class_with_two_classes_splits_the_batch_evenly():
 def test_length_sorted_batches_group_similar_lengths():
     lengths = [5, 50, 7, 48, 6, 49]
     assert length_sorted_batches(lengths, 3) == [[1, 5, 3], [2, 4, 0]]
+
+
+def test_floor_epoch_batches_leave_out_the_last_partial_batch():
+    labels = [0] * 18 + [1] * 18  # 16 texts a class plus 2 label texts each
+    assert len(m_per_class_batches(labels, 16, 8, seed=0)) == 3
+    floor = m_per_class_batches(labels, 16, 8, seed=0, drop_last=True)
+    assert len(floor) == 2 and all(len(b) == 16 for b in floor)
+    assert len(m_per_class_batches([0, 1, 0], 16, 8, seed=0, drop_last=True)) == 1
+    assert len(random_batches(36, 16, seed=0, drop_last=True)) == 2

@@ -138,6 +138,13 @@ class PhaseConfig:
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "stop after this many epochs without dev improvement"}
     )
+    epoch_batches: Literal["ceil", "floor"] = field(
+        default="ceil",
+        metadata={
+            "help": "batches an epoch: ceil(texts / batch_size), or floor (a last partial batch "
+            "is left out; a class-balanced sampler then draws fewer repeats)"
+        },
+    )
     ema_decay: float | None = field(
         default=None,
         metadata={

@@ -107,12 +107,13 @@ def random_batches(n: int, batch_size: int, seed: int, drop_last: bool = False) 
 
 
 def m_per_class_batches(
-    labels: Sequence[int], batch_size: int, m: int, seed: int
+    labels: Sequence[int], batch_size: int, m: int, seed: int, drop_last: bool = False
 ) -> list[list[int]]:
     """Batches of ``batch_size // m`` classes (at most all of them) with at least ``m`` examples of
     each, so every anchor of a contrastive loss has positives; with few classes each gets an equal
     share of the batch. Rare classes are repeated (reshuffled) to fill their slots. One epoch yields
-    ``ceil(len(labels) / batch_size)`` batches, as a random order would."""
+    ``ceil(len(labels) / batch_size)`` batches, as a random order would (``floor``, at least one,
+    with ``drop_last``)."""
     rng = random.Random(seed)
     by_class: dict[int, list[int]] = defaultdict(list)
     for i, y in enumerate(labels):
@@ -132,7 +133,8 @@ def m_per_class_batches(
         return out
 
     batches = []
-    for _ in range(-(-len(labels) // batch_size)):
+    n_batches = max(1, len(labels) // batch_size) if drop_last else -(-len(labels) // batch_size)
+    for _ in range(n_batches):
         picked = rng.sample(classes, classes_per_batch)
         batch = [i for c in picked for i in draw(c, per_class)]
         rng.shuffle(batch)

@@ -68,11 +68,12 @@ class PhaseResult:
 def make_batches(
     phase: PhaseConfig, objective: Objective, data: Encoded, seed: int
 ) -> list[list[int]]:
+    drop_last = phase.epoch_batches == "floor"
     if objective.needs.sampler == "m_per_class":
         return m_per_class_batches(
-            data.labels, phase.batch_size, objective.needs.samples_per_class, seed
+            data.labels, phase.batch_size, objective.needs.samples_per_class, seed, drop_last
         )
-    return random_batches(len(data), phase.batch_size, seed)
+    return random_batches(len(data), phase.batch_size, seed, drop_last)
 
 
 Inference = Callable[[TextClassifier, Encoded], tuple[torch.Tensor, torch.Tensor]]

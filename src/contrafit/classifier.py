@@ -83,6 +83,7 @@ class ContrafitClassifier:
         self.bank_: Bank | None = None
         self.history_: list[dict[str, Any]] = []
         self.train_seconds_: float | None = None
+        self.label_texts_added_ = 0  # templated label texts fit() trained on beside the data
 
     # --- training --------------------------------------------------------------------------------
 
@@ -147,6 +148,7 @@ class ContrafitClassifier:
         )
         self.bank_ = result.bank
         self.history_ = [vars(p) for p in result.phases]
+        self.label_texts_added_ = result.label_texts_added
         return self
 
     # --- inference -------------------------------------------------------------------------------

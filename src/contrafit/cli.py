@@ -252,10 +252,7 @@ def cmd_train(args) -> None:
     atomic_write_json(out / FINISHED_MARK, metrics)  # written last: marks the run finished
     Checkpointer.remove_from(out)  # the saved model supersedes it
 
-    from contrafit.data.label_texts import with_label_texts
-
-    label_texts = config.recipe.label_texts
-    added = len(with_label_texts(train, label_texts.template, label_texts.copies)) - len(train)
+    added = clf.label_texts_added_
     print(
         f"recipe {config.recipe.name}, seed {config.seed}: trained on {len(train)} examples"
         + (f" (+{added} label texts)" if added else "")

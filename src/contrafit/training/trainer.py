@@ -39,6 +39,7 @@ class Trained:
     label_map: LabelMap
     phases: list[PhaseResult]
     bank: Bank
+    label_texts_added: int = 0  # templated label texts that joined the training texts
 
 
 def make_runtime(config: RunConfig, log: Callable[[dict], None] | None, progress: bool) -> Runtime:
@@ -80,6 +81,7 @@ def train(
     label_texts = config.recipe.label_texts
     n_given = len(train_data)
     train_data = with_label_texts(train_data, label_texts.template, label_texts.copies)
+    label_texts_added = len(train_data) - n_given
     label_map = LabelMap.from_labels(train_data.labels, train_data.source)
     train_ids = label_map.encode(train_data.labels, train_data.source)
     dev_ids = None
@@ -90,7 +92,7 @@ def train(
 
     rt = make_runtime(config, log, progress)
     if label_texts.copies:  # 0 added: text pairs, or labels that are only numbers
-        rt.log({"label_texts_added": len(train_data) - n_given})
+        rt.log({"label_texts_added": label_texts_added})
     encoder, tokenizer = load_encoder(config.recipe.model.name_or_path)
     alpha = config.recipe.weight_interpolation
     # a copy, not the live tensors: training updates those in place
@@ -207,7 +209,8 @@ def train(
     if pretrained is not None:
         interpolate_weights(model.encoder, pretrained, alpha)
         rt.log({"weight_interpolation": alpha})
-    return Trained(model, tokenizer, label_map, results, build_bank(model, labeled, rt, proxies))
+    bank = build_bank(model, labeled, rt, proxies)
+    return Trained(model, tokenizer, label_map, results, bank, label_texts_added)
 
 
 @torch.no_grad()

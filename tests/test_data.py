@@ -172,6 +172,33 @@ def test_label_texts_add_templated_copies_per_class_and_leave_pairs_alone():
     assert len(with_label_texts(mixed, "{}", copies=2)) == 6
 
 
+def test_name_agreement_is_kappa_of_the_nearest_label_sentence():
+    import torch
+
+    from contrafit.data.label_texts import copies_for_agreement, name_agreement
+
+    # 2-d "embeddings": a text's vector says which name it sits next to
+    where = {"pos": [1.0, 0.1], "neg": [0.1, 1.0]}
+
+    def embed(texts):
+        return torch.tensor([where["neg" if "neg" in t or "bad" in t else "pos"] for t in texts])
+
+    agree = TextDataset(["good", "fine", "bad", "bad day"], ["pos", "pos", "neg", "neg"])
+    assert name_agreement(agree, "It is {}.", embed) == pytest.approx(1.0)
+    half = TextDataset(["good", "bad", "bad", "good"], ["pos", "pos", "neg", "neg"])
+    assert name_agreement(half, "It is {}.", embed) == pytest.approx(0.0)
+    wrong = TextDataset(["bad", "bad", "good", "fine"], ["pos", "pos", "neg", "neg"])
+    assert name_agreement(wrong, "It is {}.", embed) == 0.0  # kappa -1, clipped
+    # 16 per class: kappa 0.4 earns 6 copies; the floor holds when the names earn fewer
+    sixteen = TextDataset(["t"] * 32, ["pos"] * 16 + ["neg"] * 16)
+    assert copies_for_agreement(sixteen, 0.4, scale=1.0, floor=2) == 6
+    assert copies_for_agreement(sixteen, 0.05, scale=1.0, floor=2) == 2
+    assert copies_for_agreement(sixteen, 0.4, scale=2.0, floor=2) == 13
+    pairs = TextDataset(["a", "b"], ["x", "y"], text_pairs=["c", "d"])
+    with pytest.raises(ValueError, match="no names"):
+        name_agreement(pairs, "{}", embed)
+
+
 def test_label_texts_config_refuses_a_template_without_one_slot():
     from contrafit.config import LabelTextsConfig
     from contrafit.errors import ConfigError
@@ -180,3 +207,5 @@ def test_label_texts_config_refuses_a_template_without_one_slot():
         LabelTextsConfig(copies=2, template="This sentence is")
     with pytest.raises(ConfigError, match="copies must be >= 0"):
         LabelTextsConfig(copies=-1)
+    with pytest.raises(ConfigError, match="agreement_scale must be >= 0"):
+        LabelTextsConfig(agreement_scale=-1.0)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, toy_rows
+from conftest import TINY, toy_rows, write_jsonl
 
 from contrafit import ContrafitClassifier, load_dataset
 from contrafit.errors import ContrafitError, ModelLoadError
@@ -152,3 +152,26 @@ def test_label_texts_join_the_training_texts_the_logreg_is_fitted_on(tiny_model_
     tail = grown.bank_.train_embeddings[n:]
     torch.testing.assert_close(tail[0], tail[2])
     assert not torch.allclose(tail[0], tail[3])
+
+
+def test_agreement_scale_gives_as_many_label_texts_as_the_names_earn(
+    tiny_model_dir, toy_files, tmp_path
+):
+    over = ["phases.*.max_steps=1", "recipe.label_texts.copies=1"]
+    scaled = [*over, "recipe.label_texts.agreement_scale=0.5", "recipe.label_texts.template='{}'"]
+    # texts that are their label's name: the names label all of them right (kappa 1)
+    named = write_jsonl(tmp_path / "named.jsonl", [{"text": n, "label": n} for n in ["a", "b"] * 8])
+    records: list[dict] = []
+    clf = ContrafitClassifier(tiny_model_dir, "ce", overrides=[*TINY, *scaled], progress=False).fit(
+        named, log=records.append
+    )
+    assert {"label_name_agreement": 1.0} in records
+    assert clf.label_texts_added_ == 2 * round(0.5 * 1.0 * 8)
+    # the random tiny encoder's names say nothing of the toy task: the floor of 1 copy holds
+    records.clear()
+    clf = _fit(tiny_model_dir, toy_files, overrides=scaled, log=records.append)
+    (agreement,) = [r["label_name_agreement"] for r in records if "label_name_agreement" in r]
+    train = load_dataset(toy_files["train"])
+    per_class = len(train) / len(set(train.labels))
+    assert 0.0 <= agreement <= 1.0
+    assert clf.label_texts_added_ == 2 * max(1, round(0.5 * agreement * per_class))

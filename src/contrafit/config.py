@@ -185,10 +185,22 @@ class LabelTextsConfig:
         default="This sentence is {}.",
         metadata={"help": "where the label's name goes: '{}' ('_' in a name reads as a space)"},
     )
+    agreement_scale: float = field(
+        default=0.0,
+        metadata={
+            "help": "when > 0, a class gets max(copies, round(agreement_scale x kappa x labeled "
+            "texts per class)) label texts; kappa: how much better than chance the label texts "
+            "alone label the training texts (nearest by cosine, the pre-trained encoder)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.copies < 0:
             raise ConfigError(f"label_texts.copies must be >= 0, got {self.copies}")
+        if self.agreement_scale < 0:
+            raise ConfigError(
+                f"label_texts.agreement_scale must be >= 0, got {self.agreement_scale}"
+            )
         if self.template.count("{}") != 1:
             raise ConfigError(
                 "label_texts.template must hold one '{}' where the label's name goes, e.g. "

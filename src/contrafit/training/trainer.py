@@ -13,7 +13,12 @@ import torch
 from contrafit.config import PhaseConfig, RunConfig
 from contrafit.data.augment import PRESETS, correct_imbalance
 from contrafit.data.batching import Encoded, encode
-from contrafit.data.label_texts import with_label_texts
+from contrafit.data.label_texts import (
+    copies_for_agreement,
+    gets_label_texts,
+    name_agreement,
+    with_label_texts,
+)
 from contrafit.data.labels import LabelMap
 from contrafit.data.loading import TextDataset
 from contrafit.distributed import init_from_environment, is_main_process
@@ -60,6 +65,39 @@ def make_runtime(config: RunConfig, log: Callable[[dict], None] | None, progress
     )
 
 
+def add_label_texts(
+    data: TextDataset,
+    dev: TextDataset | None,
+    config: RunConfig,
+    model: TextClassifier,
+    tokenizer: Any,
+    rt: Runtime,
+) -> TextDataset:
+    """``data`` plus the recipe's label texts; with ``agreement_scale``, as many per class as the
+    names earn with the model as loaded (before any phase trains it) on ``data`` and ``dev``: at
+    16 texts a class, one split's kappa alone moves by about 0.15 from sample to sample."""
+    settings = config.recipe.label_texts
+    if not gets_label_texts(data) or not (settings.copies or settings.agreement_scale):
+        return data  # text pairs, labels that are only numbers, or label texts off
+    copies = settings.copies
+    if settings.agreement_scale:
+        max_len = config.recipe.model.max_length
+
+        def embed(texts: list[str]) -> torch.Tensor:
+            encoded = encode(TextDataset(texts, source=data.source), tokenizer, max_len)
+            return inference_of(rt)(model, encoded)[1]
+
+        known = (
+            data if dev is None else TextDataset(data.texts + dev.texts, data.labels + dev.labels)
+        )
+        agreement = name_agreement(known, settings.template, embed)
+        copies = copies_for_agreement(data, agreement, settings.agreement_scale, copies)
+        rt.log({"label_name_agreement": round(agreement, 4)})
+    grown = with_label_texts(data, settings.template, copies)
+    rt.log({"label_texts_added": len(grown) - len(data)})
+    return grown
+
+
 def train(
     config: RunConfig,
     train_data: TextDataset,
@@ -78,12 +116,7 @@ def train(
     after the deepest phase another run (or this one) already computed with the same inputs."""
     if train_data.labels is None:
         raise ConfigError(f"{train_data.source}: training data needs a label column")
-    label_texts = config.recipe.label_texts
-    n_given = len(train_data)
-    train_data = with_label_texts(train_data, label_texts.template, label_texts.copies)
-    label_texts_added = len(train_data) - n_given
-    label_map = LabelMap.from_labels(train_data.labels, train_data.source)
-    train_ids = label_map.encode(train_data.labels, train_data.source)
+    label_map = LabelMap.from_labels(train_data.labels, train_data.source)  # label texts add none
     dev_ids = None
     if dev_data is not None:
         if dev_data.labels is None:
@@ -91,8 +124,6 @@ def train(
         dev_ids = label_map.encode(dev_data.labels, dev_data.source)
 
     rt = make_runtime(config, log, progress)
-    if label_texts.copies:  # 0 added: text pairs, or labels that are only numbers
-        rt.log({"label_texts_added": label_texts_added})
     encoder, tokenizer = load_encoder(config.recipe.model.name_or_path)
     alpha = config.recipe.weight_interpolation
     # a copy, not the live tensors: training updates those in place
@@ -101,6 +132,10 @@ def train(
     model = TextClassifier(encoder, config.recipe.model, len(label_map)).to(rt.device)
 
     max_len = config.recipe.model.max_length
+    n_given = len(train_data)
+    train_data = add_label_texts(train_data, dev_data, config, model, tokenizer, rt)
+    label_texts_added = len(train_data) - n_given
+    train_ids = label_map.encode(train_data.labels, train_data.source)
     labeled = encode(train_data, tokenizer, max_len, train_ids)
     dev = encode(dev_data, tokenizer, max_len, dev_ids) if dev_data is not None else None
     unlabeled_enc = None

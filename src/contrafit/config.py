@@ -179,7 +179,10 @@ class LabelTextsConfig:
 
     copies: int = field(
         default=0,
-        metadata={"help": "templated texts per class added to the training texts; 0 adds none"},
+        metadata={
+            "help": "templated texts per class added to the training texts (at least, with "
+            "agreement_scale); 0 adds none"
+        },
     )
     template: str = field(
         default="This sentence is {}.",

@@ -77,7 +77,7 @@ def add_label_texts(
     names earn with the model as loaded (before any phase trains it) on ``data`` and ``dev``: at
     16 texts a class, one split's kappa alone moves by about 0.15 from sample to sample."""
     settings = config.recipe.label_texts
-    if not gets_label_texts(data) or not (settings.copies or settings.agreement_scale):
+    if not gets_label_texts(data) or not settings.copies:
         return data  # text pairs, labels that are only numbers, or label texts off
     copies = settings.copies
     if settings.agreement_scale:

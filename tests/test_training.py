@@ -167,6 +167,10 @@ def test_agreement_scale_gives_as_many_label_texts_as_the_names_earn(
     )
     assert {"label_name_agreement": 1.0} in records
     assert clf.label_texts_added_ == 2 * round(0.5 * 1.0 * 8)
+    # copies=0 turns label texts off, whatever the names would earn
+    off = [*scaled, "recipe.label_texts.copies=0"]
+    clf = ContrafitClassifier(tiny_model_dir, "ce", overrides=[*TINY, *off], progress=False)
+    assert clf.fit(named).label_texts_added_ == 0
     # the random tiny encoder's names say nothing of the toy task: the floor of 1 copy holds
     records.clear()
     clf = _fit(tiny_model_dir, toy_files, overrides=scaled, log=records.append)

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from conftest import TINY, write_jsonl
@@ -82,6 +83,13 @@ def test_train_says_how_many_label_texts_joined(toy_files, tiny_model_dir, tmp_p
     args += ["--set", "recipe.label_texts.copies=3", "--set", "phases.*.max_steps=1"]
     assert main(args) == 0
     assert "trained on 32 examples (+6 label texts)" in capsys.readouterr().out
+    args = _train_args(toy_files, tiny_model_dir, tmp_path / "scaled")
+    args += ["--set", "recipe.label_texts.copies=3", "--set", "phases.*.max_steps=1"]
+    assert main([*args, "--set", "recipe.label_texts.agreement_scale=1"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        r"\(\+\d+ label texts; the names' agreement, kappa \d\.\d\d, earned them\)", out
+    )
 
 
 def test_refuses_to_overwrite_a_finished_run(toy_files, tiny_model_dir, tmp_path, capsys):

@@ -166,6 +166,7 @@ def test_agreement_scale_gives_as_many_label_texts_as_the_names_earn(
         named, log=records.append
     )
     assert {"label_name_agreement": 1.0} in records
+    assert clf.label_name_agreement_ == 1.0
     assert clf.label_texts_added_ == 2 * round(0.5 * 1.0 * 8)
     # copies=0 turns label texts off, whatever the names would earn
     off = [*scaled, "recipe.label_texts.copies=0"]

@@ -84,6 +84,7 @@ class ContrafitClassifier:
         self.history_: list[dict[str, Any]] = []
         self.train_seconds_: float | None = None
         self.label_texts_added_ = 0  # templated label texts fit() trained on beside the data
+        self.label_name_agreement_: float | None = None  # the kappa that set their count
 
     # --- training --------------------------------------------------------------------------------
 
@@ -149,6 +150,7 @@ class ContrafitClassifier:
         self.bank_ = result.bank
         self.history_ = [vars(p) for p in result.phases]
         self.label_texts_added_ = result.label_texts_added
+        self.label_name_agreement_ = result.label_name_agreement
         return self
 
     # --- inference -------------------------------------------------------------------------------

@@ -252,10 +252,11 @@ def cmd_train(args) -> None:
     atomic_write_json(out / FINISHED_MARK, metrics)  # written last: marks the run finished
     Checkpointer.remove_from(out)  # the saved model supersedes it
 
-    added = clf.label_texts_added_
+    added, kappa = clf.label_texts_added_, clf.label_name_agreement_
+    earned = f"; the names' agreement, kappa {kappa:.2f}, earned them" if kappa is not None else ""
     print(
         f"recipe {config.recipe.name}, seed {config.seed}: trained on {len(train)} examples"
-        + (f" (+{added} label texts)" if added else "")
+        + (f" (+{added} label texts{earned})" if added else "")
         + f" in {clf.train_seconds_:.1f} s"
     )
     if test is not None:

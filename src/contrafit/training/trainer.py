@@ -45,6 +45,7 @@ class Trained:
     phases: list[PhaseResult]
     bank: Bank
     label_texts_added: int = 0  # templated label texts that joined the training texts
+    label_name_agreement: float | None = None  # kappa that set their count (agreement_scale)
 
 
 def make_runtime(config: RunConfig, log: Callable[[dict], None] | None, progress: bool) -> Runtime:
@@ -72,14 +73,15 @@ def add_label_texts(
     model: TextClassifier,
     tokenizer: Any,
     rt: Runtime,
-) -> TextDataset:
-    """``data`` plus the recipe's label texts; with ``agreement_scale``, as many per class as the
+) -> tuple[TextDataset, float | None]:
+    """``data`` plus the recipe's label texts, and the names' agreement (kappa) when
+    ``agreement_scale`` set their count; with it, as many per class as the
     names earn with the model as loaded (before any phase trains it) on ``data`` and ``dev``: at
     16 texts a class, one split's kappa alone moves by about 0.15 from sample to sample."""
     settings = config.recipe.label_texts
     if not gets_label_texts(data) or not settings.copies:
-        return data  # text pairs, labels that are only numbers, or label texts off
-    copies = settings.copies
+        return data, None  # text pairs, labels that are only numbers, or label texts off
+    copies, agreement = settings.copies, None
     if settings.agreement_scale:
         max_len = config.recipe.model.max_length
 
@@ -95,7 +97,7 @@ def add_label_texts(
         rt.log({"label_name_agreement": round(agreement, 4)})
     grown = with_label_texts(data, settings.template, copies)
     rt.log({"label_texts_added": len(grown) - len(data)})
-    return grown
+    return grown, agreement
 
 
 def train(
@@ -133,7 +135,7 @@ def train(
 
     max_len = config.recipe.model.max_length
     n_given = len(train_data)
-    train_data = add_label_texts(train_data, dev_data, config, model, tokenizer, rt)
+    train_data, agreement = add_label_texts(train_data, dev_data, config, model, tokenizer, rt)
     label_texts_added = len(train_data) - n_given
     train_ids = label_map.encode(train_data.labels, train_data.source)
     labeled = encode(train_data, tokenizer, max_len, train_ids)
@@ -245,7 +247,7 @@ def train(
         interpolate_weights(model.encoder, pretrained, alpha)
         rt.log({"weight_interpolation": alpha})
     bank = build_bank(model, labeled, rt, proxies)
-    return Trained(model, tokenizer, label_map, results, bank, label_texts_added)
+    return Trained(model, tokenizer, label_map, results, bank, label_texts_added, agreement)
 
 
 @torch.no_grad()

@@ -41,11 +41,16 @@ def names_mean_something(names: list[str]) -> bool:
     return not all(_is_number(name) for name in names)
 
 
+def label_names(data: TextDataset) -> list[str]:
+    """``data``'s distinct labels in first-seen order (the order label texts are added in)."""
+    return list(dict.fromkeys(data.labels or []))
+
+
 def gets_label_texts(data: TextDataset) -> bool:
     """Whether label texts apply: labelled single texts whose labels are not only numbers."""
     if data.labels is None or data.is_pair:
         return False
-    return names_mean_something(list(dict.fromkeys(data.labels)))
+    return names_mean_something(label_names(data))
 
 
 def name_agreement(
@@ -56,7 +61,7 @@ def name_agreement(
     label every text right. ``embed`` maps texts to their pooled vectors."""
     if not gets_label_texts(data):
         raise ValueError(f"{data.source}: its labels have no names to agree with")
-    names = list(dict.fromkeys(data.labels))
+    names = label_names(data)
     vectors = F.normalize(embed(data.texts + [label_sentence(template, n) for n in names]), dim=-1)
     texts, sentences = vectors[: len(data)], vectors[len(data) :]
     guessed = [names[i] for i in (texts @ sentences.T).argmax(dim=1).tolist()]
@@ -67,7 +72,7 @@ def name_agreement(
 def copies_for_agreement(data: TextDataset, agreement: float, scale: float, floor: int) -> int:
     """Label texts per class: ``scale · agreement · (labeled texts per class)``, at least ``floor``.
     With scale 1 and names that label 40 % better than chance, a 16-per-class task gets 6."""
-    per_class = len(data) / len(set(data.labels or []))
+    per_class = len(data) / len(label_names(data))
     return max(floor, round(scale * agreement * per_class))
 
 
@@ -76,7 +81,7 @@ def with_label_texts(data: TextDataset, template: str, copies: int) -> TextDatas
     Text pairs are returned unchanged: a label name says nothing about how two texts relate."""
     if copies <= 0 or not gets_label_texts(data):
         return data
-    names = list(dict.fromkeys(data.labels))
+    names = label_names(data)
     texts = [label_sentence(template, name) for name in names for _ in range(copies)]
     labels = [name for name in names for _ in range(copies)]
     return TextDataset(
